@@ -1,0 +1,34 @@
+/**
+ * One agent process: `node agents/main.ts <role> [--instance <id>]`.
+ * SIGTERM or SIGINT stops it gracefully (a leader resigns first).
+ */
+import { loadConfig, createLogger } from '../config/index.ts';
+import { roles } from './roles.ts';
+import { startAgent } from './runtime/agent-process.ts';
+
+const [role, flag, value] = process.argv.slice(2);
+const entry = role === undefined ? undefined : roles[role];
+if (!entry) {
+  process.stderr.write(`usage: agents/main.ts <role> [--instance <id>]; roles: ${Object.keys(roles).join(', ')}\n`);
+  process.exit(2);
+}
+const config = loadConfig();
+const log = createLogger(config.logLevel);
+const agent = await startAgent(entry.definition, { config, log, ...(flag === '--instance' && value ? { instance: value } : {}) });
+let exiting = false;
+const shutdown = (signal: string) => {
+  if (exiting) return;
+  exiting = true;
+  log.info({ signal }, 'stopping');
+  const force = setTimeout(() => process.exit(1), 10_000);
+  force.unref();
+  agent.stop().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      log.error({ err }, 'unclean stop');
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));

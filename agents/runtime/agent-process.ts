@@ -1,0 +1,173 @@
+/**
+ * The host that runs one agent replica: connects to NATS, etcd and
+ * PostgreSQL, migrates, and then
+ * - for a competing role, starts its durable consumers at once (replicas share
+ *   them, each message goes to one replica);
+ * - for a singleton role, campaigns, starts the consumers only while it leads
+ *   and stops them the moment leadership is lost; SIGTERM resigns, so a
+ *   standby takes over without waiting for the lease to expire.
+ * It heartbeats into the registry and serves `/healthz` and `/metrics`.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Config } from '../../config/index.ts';
+import { createLogger } from '../../config/index.ts';
+import { choreographyMigrations, connectBus, connectEtcd, EventConsumer, LeaderElection, migrate, Publisher } from '../../choreography/index.ts';
+import type { AgentIdentity, Bus, ConsumerDeps, Etcd3, Leadership } from '../../choreography/index.ts';
+import { createActorHandler } from './actor-handler.ts';
+import type { AgentDefinition } from './agent-definition.ts';
+import { startHealthServer } from './health-server.ts';
+import type { HealthServer } from './health-server.ts';
+import { HEARTBEAT_MS, openRegistry, putHeartbeat, removeHeartbeat } from './registry.ts';
+import type { Heartbeat } from './registry.ts';
+import { runtimeMigrations } from './snapshot-store.ts';
+
+export interface AgentOptions {
+  readonly config: Config;
+  /** @default `<host>-<pid>-<random>` */
+  readonly instance?: string;
+  readonly log?: Logger;
+}
+
+export interface RunningAgent {
+  readonly identity: AgentIdentity;
+  readonly healthUrl: string;
+  status(): Heartbeat['status'];
+  /** The leadership it holds right now (singletons). */
+  leadership(): Leadership | undefined;
+  /** Graceful stop: resign, finish the batch in hand, deregister, disconnect. */
+  stop(): Promise<void>;
+}
+
+export async function startAgent(def: AgentDefinition, options: AgentOptions): Promise<RunningAgent> {
+  const { config } = options;
+  const instance = options.instance ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  const identity: AgentIdentity = { role: def.role, instance };
+  const log = (options.log ?? createLogger(config.logLevel)).child({ agent: def.role, instance });
+  const schema = config.namespace;
+  const startedAt = new Date().toISOString();
+  let status: Heartbeat['status'] = 'starting';
+
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4, application_name: `sentinel-${def.role}` });
+  pool.on('error', (err) => log.warn({ err }, 'idle PostgreSQL client failed'));
+  await migrate(pool, schema, 'choreography', choreographyMigrations);
+  await migrate(pool, schema, 'runtime', runtimeMigrations);
+  const bus: Bus = await connectBus({ url: config.natsUrl, namespace: config.namespace, name: `${def.role}/${instance}` });
+  const publisher = new Publisher(bus.js, bus.names);
+  const deps: ConsumerDeps = { nc: bus.nc, js: bus.js, jsm: bus.jsm, pool, names: bus.names, schema, publisher, log };
+  const registry = await openRegistry(bus);
+
+  let election: LeaderElection | undefined;
+  let etcd: Etcd3 | undefined;
+  const handler = createActorHandler({ definition: def, identity, schema, leadership: () => election?.current() });
+  let consumers: EventConsumer[] = [];
+  let transition = Promise.resolve();
+
+  const startConsumers = async () => {
+    const started = def.subscriptions.map(
+      (sub) =>
+        new EventConsumer(
+          deps,
+          {
+            durable: `${def.role}-${sub.name}`,
+            stream: sub.stream,
+            filter: sub.filter,
+            ...(sub.maxDeliver === undefined ? {} : { maxDeliver: sub.maxDeliver }),
+            ...(sub.backoffMs === undefined ? {} : { backoffMs: sub.backoffMs }),
+          },
+          handler,
+        ),
+    );
+    consumers = started;
+    for (const c of started) await c.start();
+  };
+  const stopConsumers = async () => {
+    const running = consumers;
+    consumers = [];
+    await Promise.all(running.map((c) => c.stop()));
+  };
+  // Leadership changes are applied in order, one at a time.
+  const serially = (fn: () => Promise<void>) => {
+    transition = transition.then(fn).catch((err: unknown) => log.error({ err }, 'role transition failed'));
+  };
+
+  if (def.mode === 'singleton') {
+    etcd = connectEtcd(config.etcdUrl);
+    election = new LeaderElection({ etcd, names: bus.names, role: def.role, instance, ttlS: config.leaseTtlS, log });
+    status = 'standby';
+    election.on({
+      elected: (l) =>
+        serially(async () => {
+          if (!l.isValid()) return;
+          status = 'leader';
+          await startConsumers();
+          // Lost while starting: the lost handler ran before consumers existed.
+          if (!l.isValid()) await stopConsumers();
+        }),
+      lost: () => {
+        status = status === 'stopping' ? 'stopping' : 'standby';
+        serially(stopConsumers);
+      },
+    });
+    election.start();
+  } else {
+    await startConsumers();
+    status = 'active';
+  }
+
+  const health: HealthServer = await startHealthServer(config.healthPort, () => ({
+    role: def.role,
+    instance,
+    mode: def.mode,
+    status,
+    fence: election?.current()?.fence ?? null,
+    pid: process.pid,
+  }));
+
+  const beat = async () => {
+    const lag: Record<string, number> = {};
+    for (const c of consumers) lag[c.spec.durable] = await c.lag().catch(() => -1);
+    await putHeartbeat(registry, {
+      role: def.role,
+      instance,
+      pid: process.pid,
+      host: hostname(),
+      mode: def.mode,
+      status,
+      fence: election?.current()?.fence ?? null,
+      lag,
+      healthUrl: health.url,
+      startedAt,
+      heartbeatAt: new Date().toISOString(),
+    });
+  };
+  const heartbeats = setInterval(() => void beat().catch((err: unknown) => log.debug({ err }, 'heartbeat failed')), HEARTBEAT_MS);
+  await beat().catch(() => undefined);
+  log.info({ mode: def.mode, health: health.url }, 'agent started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    identity,
+    healthUrl: health.url,
+    status: () => status,
+    leadership: () => election?.current(),
+    stop() {
+      stopping ??= (async () => {
+        status = 'stopping';
+        clearInterval(heartbeats);
+        await election?.close();
+        serially(stopConsumers);
+        await transition;
+        await removeHeartbeat(registry, def.role, instance).catch(() => undefined);
+        await health.close();
+        await bus.close().catch(() => undefined);
+        etcd?.close();
+        await pool.end();
+        log.info('agent stopped');
+      })();
+      return stopping;
+    },
+  };
+}

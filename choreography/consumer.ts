@@ -1,0 +1,444 @@
+/**
+ * Durable pull consumers with explicit ack, the heart of at-least-once
+ * handling that behaves exactly once.
+ *
+ * Messages are drained into micro-batches (whatever has arrived while the
+ * previous batch ran, so batches grow with load and stay at one under a
+ * trickle). A batch is handled in one PostgreSQL transaction: its event ids
+ * are claimed in `processed_events` (a redelivery finds its claim and is only
+ * acknowledged), fenced events are checked against the newest token of their
+ * role, handlers run, and the events they emit go into a transactional outbox
+ * in the same transaction. After the commit the outbox is published (event id
+ * = Nats-Msg-Id, so publishing a row twice stores it once) and the messages are
+ * acked. Nothing a handler emits can leak from a transaction that did not
+ * commit (a stale leader's, say), and nothing committed can be lost: a
+ * replica drains what a crashed one left in the outbox before it consumes. When any handler of a batch throws, the batch is
+ * rolled back and each event is retried alone, so one poison message cannot
+ * hold back its neighbours.
+ *
+ * A failed event is nak'ed with a backoff delay; one that fails validation,
+ * throws {@link NonRetryableError}, or fails on its last allowed delivery goes
+ * to the dead-letter stream with the reason and is terminated. If a process
+ * crashes on every delivery of a message, the server's max-deliveries advisory
+ * is picked up and that message is dead-lettered too.
+ */
+import { AckPolicy, DeliverPolicy, ReplayPolicy } from '@nats-io/jetstream';
+import type { Consumer, ConsumerConfig, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Pool, PoolClient } from 'pg';
+import type { Logger } from 'pino';
+import { DeadLetterReason, publishDeadLetter } from './dead-letter.ts';
+import { decodeEvent, publisherOf } from './envelope.ts';
+import type { SentinelEvent } from './envelope.ts';
+import { EventValidationError, NonRetryableError } from './errors.ts';
+import type { StreamKind } from './event-types.ts';
+import { checkFence } from './fencing.ts';
+import { quoteSchema } from './migrations.ts';
+import { eventsHandled, fenceRefusalsTotal, handleLatency } from './metrics.ts';
+import type { Publisher } from './publisher.ts';
+import type { Names } from './subjects.ts';
+
+const MS_NS = 1_000_000;
+
+export interface ConsumerSpec {
+  /** Durable consumer name, shared by every replica of the role. */
+  readonly durable: string;
+  readonly stream: StreamKind;
+  /** Event type pattern: `anomaly.detected` or `incident.*`. One per consumer (NATS 2.9). */
+  readonly filter: string;
+  /** Deliveries before a failing event is dead-lettered. @default 5 */
+  readonly maxDeliver?: number;
+  /**
+   * Redelivery delays in ms, by attempt: used both for a handler's nak and by
+   * the server when an ack never comes (a crashed replica); the first one is
+   * therefore also the ack wait. @default [2000, 4000, 8000, 16000]
+   */
+  readonly backoffMs?: readonly number[];
+  /** Unacknowledged messages in flight, across replicas. @default 1000 */
+  readonly maxAckPending?: number;
+  /** Largest batch handled in one transaction. @default 256 */
+  readonly maxBatch?: number;
+  /** Refuse events whose fence is older than the newest seen for their role. @default true */
+  readonly fenced?: boolean;
+  /** Start from new messages only when the consumer is first created. @default false (all) */
+  readonly deliverNewOnly?: boolean;
+}
+
+/** What a handler gets besides the event. */
+export interface HandlerContext {
+  /** The batch's transaction: write side effects here so they commit with the event's claim. */
+  readonly tx: PoolClient;
+  /** Emits an event: written to the outbox in this transaction, published once it commits. */
+  publish(event: SentinelEvent): void;
+  readonly deliveryCount: number;
+  readonly streamSeq: number;
+  readonly log: Logger;
+}
+
+export type EventHandler = (event: SentinelEvent, ctx: HandlerContext) => Promise<void>;
+
+export interface ConsumerDeps {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly pool: Pool;
+  readonly names: Names;
+  /** PostgreSQL schema of the choreography tables. */
+  readonly schema: string;
+  readonly publisher: Publisher;
+  readonly log: Logger;
+}
+
+const defaults = { maxDeliver: 5, backoffMs: [2000, 4000, 8000, 16000], maxAckPending: 1000, maxBatch: 256 } as const;
+
+export function consumerConfig(names: Names, spec: ConsumerSpec): Partial<ConsumerConfig> {
+  const maxDeliver = spec.maxDeliver ?? defaults.maxDeliver;
+  // The server requires max_deliver > len(backoff).
+  const backoff = (spec.backoffMs ?? defaults.backoffMs).slice(0, Math.max(1, maxDeliver - 1));
+  return {
+    durable_name: spec.durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: spec.deliverNewOnly ? DeliverPolicy.New : DeliverPolicy.All,
+    replay_policy: ReplayPolicy.Instant,
+    filter_subject: names.filterOf(spec.stream, spec.filter),
+    max_deliver: maxDeliver,
+    ack_wait: (backoff[0] ?? 2000) * MS_NS,
+    backoff: backoff.map((ms) => ms * MS_NS),
+    max_ack_pending: spec.maxAckPending ?? defaults.maxAckPending,
+  };
+}
+
+/** Creates the durable consumer, or updates it to the spec; safe when replicas race. */
+export async function ensureConsumer(jsm: JetStreamManager, names: Names, spec: ConsumerSpec): Promise<void> {
+  const stream = names.streams[spec.stream];
+  const cfg = consumerConfig(names, spec);
+  try {
+    await jsm.consumers.info(stream, spec.durable);
+    const { durable_name: _d, deliver_policy: _p, filter_subject: _f, ...updatable } = cfg;
+    await jsm.consumers.update(stream, spec.durable, updatable);
+  } catch (err) {
+    if (!(err instanceof Error) || !/consumer not found/i.test(err.message)) throw err;
+    await jsm.consumers.add(stream, cfg);
+  }
+}
+
+interface Delivery {
+  readonly msg: JsMsg;
+  readonly event?: SentinelEvent;
+}
+
+export type ConsumerOutcome = 'handled' | 'duplicate' | 'fenced_out' | 'retried' | 'dead_lettered';
+
+/** A running consumer: one replica's share of a durable consumer. */
+export class EventConsumer {
+  readonly spec: ConsumerSpec;
+  readonly #deps: ConsumerDeps;
+  readonly #handler: EventHandler;
+  readonly #log: Logger;
+  #messages: ConsumerMessages | undefined;
+  #advisories: Subscription | undefined;
+  #queue: JsMsg[] = [];
+  #wake: (() => void) | undefined;
+  #stopping = false;
+  #loop: Promise<void> | undefined;
+  #pull: Promise<void> | undefined;
+  #consumer: Consumer | undefined;
+  #relay: NodeJS.Timeout | undefined;
+
+  constructor(deps: ConsumerDeps, spec: ConsumerSpec, handler: EventHandler) {
+    this.#deps = deps;
+    this.spec = spec;
+    this.#handler = handler;
+    this.#log = deps.log.child({ consumer: spec.durable });
+  }
+
+  get #stream(): string {
+    return this.#deps.names.streams[this.spec.stream];
+  }
+
+  get #maxDeliver(): number {
+    return this.spec.maxDeliver ?? defaults.maxDeliver;
+  }
+
+  /** Ensures the durable consumer and starts pulling. */
+  async start(): Promise<void> {
+    const { jsm, js, names, nc } = this.#deps;
+    await ensureConsumer(jsm, names, this.spec);
+    await drainOutbox(this.#deps, this.spec.durable, 0);
+    this.#relay = setInterval(() => {
+      drainOutbox(this.#deps, this.spec.durable, OUTBOX_STALE_MS).catch((err: unknown) => this.#log.warn({ err }, 'outbox relay failed'));
+    }, OUTBOX_STALE_MS);
+    this.#consumer = await js.consumers.get(this.#stream, this.spec.durable);
+    const maxAckPending = this.spec.maxAckPending ?? defaults.maxAckPending;
+    this.#messages = await this.#consumer.consume({ max_messages: Math.min(512, maxAckPending) });
+    this.#advisories = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.#stream}.${this.spec.durable}`, {
+      queue: `${this.spec.durable}-advisories`,
+      callback: (err, m) => {
+        if (err) return;
+        void this.#onMaxDeliveries(m.data);
+      },
+    });
+    const messages = this.#messages;
+    this.#pull = (async () => {
+      for await (const m of messages) {
+        this.#queue.push(m);
+        this.#wake?.();
+      }
+    })().catch((err: unknown) => this.#log.error({ err }, 'consumer pull loop ended'));
+    this.#loop = this.#run();
+  }
+
+  /** Stops pulling, finishes the batch in hand, and naks what was pulled but not started. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    clearInterval(this.#relay);
+    this.#wake?.();
+    await this.#messages?.close().catch(() => undefined);
+    this.#advisories?.unsubscribe();
+    await this.#loop;
+    await this.#pull;
+    for (const m of this.#queue.splice(0)) m.nak();
+  }
+
+  /** Messages not yet acknowledged by this durable consumer (pending plus in flight). */
+  async lag(): Promise<number> {
+    if (!this.#consumer) return 0;
+    const info = await this.#consumer.info(true);
+    return info.num_pending + info.num_ack_pending;
+  }
+
+  async #run(): Promise<void> {
+    const maxBatch = this.spec.maxBatch ?? defaults.maxBatch;
+    while (!this.#stopping) {
+      if (this.#queue.length === 0) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        this.#wake = undefined;
+        continue;
+      }
+      const batch = this.#queue.splice(0, maxBatch);
+      try {
+        await this.#handleBatch(batch);
+      } catch (err) {
+        // Infrastructure failure (PostgreSQL or NATS down): let every message come back later.
+        this.#log.error({ err }, 'batch failed; messages will be redelivered');
+        for (const m of batch) m.nak(this.#delayFor(m.info.deliveryCount));
+        await sleep(500);
+      }
+    }
+  }
+
+  async #handleBatch(batch: JsMsg[]): Promise<void> {
+    const deliveries: Delivery[] = [];
+    for (const msg of batch) {
+      try {
+        deliveries.push({ msg, event: decodeEvent(msg.data) });
+      } catch (err) {
+        await this.#deadLetter(msg, DeadLetterReason.invalid, err);
+      }
+    }
+    if (deliveries.length === 0) return;
+    if (deliveries.length > 1) {
+      try {
+        const outcomes = await this.#handleInTransaction(deliveries);
+        this.#settle(deliveries, outcomes);
+        return;
+      } catch (err) {
+        this.#log.debug({ err }, 'batch rolled back; retrying its events one at a time');
+      }
+    }
+    for (const d of deliveries) {
+      try {
+        const outcomes = await this.#handleInTransaction([d]);
+        this.#settle([d], outcomes);
+      } catch (err) {
+        await this.#failed(d, err);
+      }
+    }
+  }
+
+  async #handleInTransaction(deliveries: readonly Delivery[]): Promise<ConsumerOutcome[]> {
+    const { pool, schema } = this.#deps;
+    const s = quoteSchema(schema);
+    const tx = await pool.connect();
+    try {
+      await tx.query('BEGIN');
+      const events = deliveries.map((d) => d.event as SentinelEvent);
+      const { rows } = await tx.query<{ event_id: string }>(
+        `INSERT INTO ${s}.processed_events (consumer, event_id, event_type)
+         SELECT $1, id, type FROM unnest($2::text[], $3::text[]) AS t(id, type)
+         ON CONFLICT DO NOTHING RETURNING event_id`,
+        [this.spec.durable, events.map((e) => e.id), events.map((e) => e.type)],
+      );
+      const claimed = new Set(rows.map((r) => r.event_id));
+      const outbox: SentinelEvent[] = [];
+      const outcomes: ConsumerOutcome[] = [];
+      for (const d of deliveries) {
+        const event = d.event as SentinelEvent;
+        // The same id twice in one batch: only its first occurrence was claimed.
+        if (!claimed.delete(event.id)) {
+          outcomes.push('duplicate');
+          continue;
+        }
+        if (event.fence !== undefined && this.spec.fenced !== false) {
+          const role = publisherOf(event).role;
+          const verdict = await checkFence(tx, schema, { role, fence: event.fence, consumer: this.spec.durable, eventId: event.id, eventType: event.type });
+          if (!verdict.accepted) {
+            fenceRefusalsTotal.inc({ consumer: this.spec.durable, role });
+            this.#log.warn({ eventId: event.id, role, fence: event.fence, newest: verdict.newest }, 'refused an event fenced by a stale leader');
+            outcomes.push('fenced_out');
+            continue;
+          }
+        }
+        const log = this.#log.child({ eventId: event.id, incident: event.correlationid, traceparent: event.traceparent });
+        await this.#handler(event, {
+          tx,
+          publish: (e) => outbox.push(e),
+          deliveryCount: d.msg.info.deliveryCount,
+          streamSeq: d.msg.info.streamSequence,
+          log,
+        });
+        outcomes.push('handled');
+      }
+      if (outbox.length > 0) {
+        await tx.query(
+          `INSERT INTO ${s}.outbox (event_id, consumer, event) SELECT id, $1, ev FROM unnest($2::text[], $3::jsonb[]) AS t(id, ev)`,
+          [this.spec.durable, outbox.map((e) => e.id), outbox.map((e) => JSON.stringify(e))],
+        );
+      }
+      await tx.query('COMMIT');
+      if (outbox.length > 0) await publishOutbox(this.#deps, this.spec.durable, outbox);
+      return outcomes;
+    } catch (err) {
+      await tx.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      tx.release();
+    }
+  }
+
+  #settle(deliveries: readonly Delivery[], outcomes: readonly ConsumerOutcome[]): void {
+    const now = Date.now();
+    deliveries.forEach((d, i) => {
+      d.msg.ack();
+      const outcome = outcomes[i] ?? 'handled';
+      eventsHandled.inc({ consumer: this.spec.durable, outcome });
+      if (outcome === 'handled' && d.event) handleLatency.observe({ consumer: this.spec.durable }, (now - Date.parse(d.event.time)) / 1000);
+    });
+  }
+
+  async #failed(d: Delivery, err: unknown): Promise<void> {
+    const count = d.msg.info.deliveryCount;
+    if (err instanceof NonRetryableError || err instanceof EventValidationError) {
+      await this.#deadLetter(d.msg, DeadLetterReason.nonRetryable, err, d.event);
+    } else if (count >= this.#maxDeliver) {
+      await this.#deadLetter(d.msg, DeadLetterReason.exhausted, err, d.event);
+    } else {
+      this.#log.warn({ err, eventId: d.event?.id, deliveryCount: count }, 'handler failed; will retry');
+      eventsHandled.inc({ consumer: this.spec.durable, outcome: 'retried' });
+      d.msg.nak(this.#delayFor(count));
+    }
+  }
+
+  #delayFor(deliveryCount: number): number {
+    const backoff = this.spec.backoffMs ?? defaults.backoffMs;
+    return backoff[Math.min(deliveryCount - 1, backoff.length - 1)] ?? 1000;
+  }
+
+  async #deadLetter(msg: JsMsg, reason: DeadLetterReason, err: unknown, event?: SentinelEvent): Promise<void> {
+    const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    try {
+      await publishDeadLetter(this.#deps.js, this.#deps.names, {
+        reason,
+        error,
+        consumer: this.spec.durable,
+        stream: this.#stream,
+        streamSeq: msg.info.streamSequence,
+        subject: msg.subject,
+        deliveryCount: msg.info.deliveryCount,
+        payload: msg.data,
+        ...(event ? { eventId: event.id, eventType: event.type } : {}),
+      });
+    } catch (dlqErr) {
+      // Could not store the dead letter: keep the message, so it is not lost.
+      this.#log.error({ err: dlqErr }, 'dead-lettering failed; message will be redelivered');
+      msg.nak(this.#delayFor(msg.info.deliveryCount));
+      return;
+    }
+    this.#log.warn({ reason, error, streamSeq: msg.info.streamSequence, eventId: event?.id }, 'message dead-lettered');
+    eventsHandled.inc({ consumer: this.spec.durable, outcome: 'dead_lettered' });
+    msg.term(reason);
+  }
+
+  /** The server gave up on a message (its consumer died on every delivery): dead-letter it from the stream. */
+  async #onMaxDeliveries(data: Uint8Array): Promise<void> {
+    try {
+      const advisory = JSON.parse(new TextDecoder().decode(data)) as { stream_seq?: number; deliveries?: number };
+      if (typeof advisory.stream_seq !== 'number') return;
+      const stored = await this.#deps.jsm.streams.getMessage(this.#stream, { seq: advisory.stream_seq });
+      if (!stored) return;
+      await publishDeadLetter(this.#deps.js, this.#deps.names, {
+        reason: DeadLetterReason.maxDeliveries,
+        error: `the server stopped redelivering after ${advisory.deliveries ?? this.#maxDeliver} deliveries without an ack`,
+        consumer: this.spec.durable,
+        stream: this.#stream,
+        streamSeq: stored.seq,
+        subject: stored.subject,
+        deliveryCount: advisory.deliveries ?? this.#maxDeliver,
+        payload: stored.data,
+      });
+      this.#log.warn({ streamSeq: stored.seq }, 'message dead-lettered after max deliveries');
+    } catch (err) {
+      this.#log.error({ err }, 'could not dead-letter a message the server gave up on');
+    }
+  }
+}
+
+/** Outbox rows older than this are presumed orphaned by a crashed replica and republished. */
+const OUTBOX_STALE_MS = 5000;
+
+/** Publishes committed outbox events, then deletes their rows. */
+async function publishOutbox(deps: ConsumerDeps, consumer: string, events: readonly SentinelEvent[]): Promise<void> {
+  await Promise.all(events.map((e) => deps.publisher.publish(e)));
+  const s = quoteSchema(deps.schema);
+  await deps.pool.query(`DELETE FROM ${s}.outbox WHERE consumer = $1 AND event_id = ANY($2::text[])`, [consumer, events.map((e) => e.id)]);
+}
+
+/**
+ * Publishes what a consumer committed but did not get to publish (it crashed
+ * in between), oldest first. Rows younger than `olderThanMs` are left to the
+ * replica that wrote them; rows another relay holds are skipped.
+ */
+export async function drainOutbox(deps: ConsumerDeps, consumer: string, olderThanMs: number): Promise<number> {
+  const s = quoteSchema(deps.schema);
+  let drained = 0;
+  for (;;) {
+    const tx = await deps.pool.connect();
+    try {
+      await tx.query('BEGIN');
+      const { rows } = await tx.query<{ event: SentinelEvent }>(
+        `SELECT event FROM ${s}.outbox WHERE consumer = $1 AND created_at <= now() - make_interval(secs => $2::double precision / 1000)
+         ORDER BY seq LIMIT 500 FOR UPDATE SKIP LOCKED`,
+        [consumer, olderThanMs],
+      );
+      if (rows.length === 0) {
+        await tx.query('COMMIT');
+        return drained;
+      }
+      const events = rows.map((r) => r.event);
+      for (const e of events) await deps.publisher.publish(e);
+      await tx.query(`DELETE FROM ${s}.outbox WHERE consumer = $1 AND event_id = ANY($2::text[])`, [consumer, events.map((e) => e.id)]);
+      await tx.query('COMMIT');
+      drained += events.length;
+    } catch (err) {
+      await tx.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      tx.release();
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

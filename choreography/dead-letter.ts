@@ -1,0 +1,86 @@
+/**
+ * Dead letters. A message that fails validation, fails its handler in a way no
+ * retry can mend, or fails every allowed attempt is published to
+ * `<ns>.dlq.<consumer>` with the reason, then terminated. It is never retried
+ * forever and never dropped in silence: the dead-letter stream keeps it, a
+ * counter counts it, and the log says why.
+ */
+import { headers } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { z } from 'zod';
+import { deadLetters } from './metrics.ts';
+import type { Names } from './subjects.ts';
+
+export const DeadLetterReason = {
+  invalid: 'invalid',
+  nonRetryable: 'non_retryable',
+  exhausted: 'attempts_exhausted',
+  maxDeliveries: 'max_deliveries',
+  forbidden: 'forbidden',
+} as const;
+export type DeadLetterReason = (typeof DeadLetterReason)[keyof typeof DeadLetterReason];
+
+export const deadLetterSchema = z.object({
+  reason: z.enum(['invalid', 'non_retryable', 'attempts_exhausted', 'max_deliveries', 'forbidden']),
+  error: z.string(),
+  consumer: z.string(),
+  stream: z.string(),
+  streamSeq: z.number().int(),
+  subject: z.string(),
+  deliveryCount: z.number().int(),
+  deadLetteredAt: z.string(),
+  /** The original payload, as UTF-8 text when it is valid UTF-8, else base64. */
+  payload: z.string(),
+  payloadEncoding: z.enum(['utf8', 'base64']),
+  eventId: z.string().optional(),
+  eventType: z.string().optional(),
+});
+export type DeadLetter = z.infer<typeof deadLetterSchema>;
+
+export interface DeadLetterInput {
+  readonly reason: DeadLetterReason;
+  readonly error: string;
+  readonly consumer: string;
+  readonly stream: string;
+  readonly streamSeq: number;
+  readonly subject: string;
+  readonly deliveryCount: number;
+  readonly payload: Uint8Array;
+  readonly eventId?: string;
+  readonly eventType?: string;
+}
+
+/** Publishes a dead letter; its msg id is derived from stream and sequence, so doing it twice stores it once. */
+export async function publishDeadLetter(js: JetStreamClient, n: Names, input: DeadLetterInput): Promise<void> {
+  let payload: string;
+  let payloadEncoding: 'utf8' | 'base64';
+  try {
+    payload = new TextDecoder('utf-8', { fatal: true }).decode(input.payload);
+    payloadEncoding = 'utf8';
+  } catch {
+    payload = Buffer.from(input.payload).toString('base64');
+    payloadEncoding = 'base64';
+  }
+  const letter: DeadLetter = {
+    reason: input.reason,
+    error: input.error.slice(0, 4096),
+    consumer: input.consumer,
+    stream: input.stream,
+    streamSeq: input.streamSeq,
+    subject: input.subject,
+    deliveryCount: input.deliveryCount,
+    deadLetteredAt: new Date().toISOString(),
+    payload,
+    payloadEncoding,
+    ...(input.eventId === undefined ? {} : { eventId: input.eventId }),
+    ...(input.eventType === undefined ? {} : { eventType: input.eventType }),
+  };
+  const h = headers();
+  h.set('sentinel-dlq-reason', input.reason);
+  await js.publish(n.deadLetterSubject(input.consumer), JSON.stringify(letter), {
+    msgID: `dlq:${input.stream}:${input.consumer}:${input.streamSeq}`,
+    headers: h,
+    timeout: 5000,
+  });
+  deadLetters.inc({ consumer: input.consumer, reason: input.reason });
+}

@@ -1,0 +1,165 @@
+/**
+ * The catalogue of Sentinel's event types: the `type` of each envelope, the
+ * zod schema of its `data`, and which stream carries it. Types follow
+ * `sentinel.<noun>.<verb>.v<version>`; a breaking change to `data` is a new
+ * version, never an edit of an old one.
+ */
+import { z } from 'zod';
+
+/** A service name as the scenario format writes it (kebab-case). */
+export const ServiceName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'service names are kebab-case');
+export const FaultKind = z.enum([
+  'cpu_spin',
+  'memory_leak',
+  'latency',
+  'error_burst',
+  'bad_deploy',
+  'crash_loop',
+  'pool_exhaustion',
+  'disk_fill',
+  'traffic_surge',
+  'log_injection',
+]);
+export const ActionName = z.enum(['restart', 'rollback', 'scale_out', 'scale_in', 'clear_disk', 'raise_pool', 'escalate']);
+export const RiskTier = z.enum(['low', 'medium', 'high', 'critical']);
+export const Severity = z.enum(['info', 'warning', 'critical']);
+
+const Labels = z.record(z.string().max(128), z.string().max(1024));
+const IsoTime = z.iso.datetime({ offset: true });
+const Id = z.string().min(1).max(128);
+/** Text that came from outside (logs, LLM output): bounded, and only ever treated as data. */
+const Text = (max: number) => z.string().max(max);
+
+const MetricSample = z.object({
+  name: z.string().min(1).max(256),
+  labels: Labels,
+  value: z.number(),
+  timestampMs: z.number().int().nonnegative(),
+});
+
+const Target = z.object({ service: ServiceName, kind: z.enum(['service', 'replica', 'deployment']), name: z.string().min(1).max(253) });
+
+const Plan = z.object({
+  planId: Id,
+  incidentId: Id,
+  action: ActionName,
+  target: Target,
+  parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  riskTier: RiskTier,
+  expiresAt: IsoTime,
+});
+
+export const eventDataSchemas = {
+  'sentinel.telemetry.metrics.v1': z.object({
+    target: z.object({ service: ServiceName, instance: z.string().min(1).max(256) }),
+    scrapedAtMs: z.number().int().nonnegative(),
+    samples: z.array(MetricSample).max(50_000),
+  }),
+  'sentinel.telemetry.logs.v1': z.object({
+    target: z.object({ service: ServiceName, instance: z.string().min(1).max(256) }),
+    lines: z.array(z.object({ timestampMs: z.number().int().nonnegative(), level: z.string().max(16), text: Text(8192) })).max(10_000),
+  }),
+  'sentinel.change.recorded.v1': z.object({
+    service: ServiceName,
+    kind: z.enum(['deploy', 'config', 'scale']),
+    from: z.string().max(256).optional(),
+    to: z.string().max(256).optional(),
+    by: z.string().max(256),
+  }),
+  'sentinel.alert.received.v1': z.object({
+    alertname: z.string().min(1).max(256),
+    status: z.enum(['firing', 'resolved']),
+    service: ServiceName.optional(),
+    severity: Severity,
+    labels: Labels,
+    annotations: z.record(z.string().max(128), Text(4096)),
+    startsAt: IsoTime,
+    fingerprint: z.string().min(1).max(128),
+  }),
+  'sentinel.anomaly.detected.v1': z.object({
+    service: ServiceName,
+    series: z.object({ name: z.string().min(1).max(256), labels: Labels }),
+    value: z.number(),
+    baseline: z.number(),
+    score: z.number().min(0).max(1),
+    direction: z.enum(['up', 'down']),
+    window: z.object({ startMs: z.number().int().nonnegative(), endMs: z.number().int().nonnegative() }),
+    fingerprint: z.string().min(1).max(128),
+  }),
+  'sentinel.incident.opened.v1': z.object({
+    incidentId: Id,
+    fingerprint: z.string().min(1).max(128),
+    services: z.array(ServiceName).min(1),
+    severity: Severity,
+    title: Text(512),
+    signals: z.number().int().positive(),
+  }),
+  'sentinel.incident.updated.v1': z.object({
+    incidentId: Id,
+    services: z.array(ServiceName).min(1),
+    severity: Severity,
+    signals: z.number().int().positive(),
+    reason: Text(512),
+  }),
+  'sentinel.incident.resolved.v1': z.object({
+    incidentId: Id,
+    resolution: z.enum(['remediated', 'recovered', 'quiet', 'manual']),
+    summary: Text(2048),
+  }),
+  'sentinel.incident.escalated.v1': z.object({ incidentId: Id, reason: Text(2048) }),
+  'sentinel.rca.started.v1': z.object({ incidentId: Id, analysisId: Id, analyst: z.enum(['llm', 'deterministic']) }),
+  'sentinel.rca.token.v1': z.object({ incidentId: Id, analysisId: Id, seq: z.number().int().nonnegative(), text: Text(4096) }),
+  'sentinel.rca.completed.v1': z.object({
+    incidentId: Id,
+    analysisId: Id,
+    rootCause: z.object({ service: ServiceName, kind: FaultKind }),
+    confidence: z.number().min(0).max(1),
+    evidence: z.array(Text(2048)).max(100),
+    analyst: z.enum(['llm', 'deterministic']),
+  }),
+  'sentinel.plan.proposed.v1': z.object({ plan: Plan, reasons: z.array(Text(2048)).max(50) }),
+  'sentinel.plan.approved.v1': z.object({
+    plan: Plan,
+    planHash: z.string().regex(/^[0-9a-f]{64}$/),
+    rules: z.array(z.string().max(256)).max(100),
+    approvals: z.array(z.object({ approver: z.string().max(256), at: IsoTime })).max(2),
+  }),
+  'sentinel.plan.rejected.v1': z.object({ planId: Id, incidentId: Id, rules: z.array(z.string().max(256)).max(100), reason: Text(2048) }),
+  'sentinel.approval.requested.v1': z.object({
+    planId: Id,
+    incidentId: Id,
+    planHash: z.string().regex(/^[0-9a-f]{64}$/),
+    approvalsNeeded: z.number().int().min(1).max(2),
+    expiresAt: IsoTime,
+  }),
+  'sentinel.approval.granted.v1': z.object({ planId: Id, planHash: z.string().regex(/^[0-9a-f]{64}$/), approver: z.string().max(256), credentialId: z.string().max(1024) }),
+  'sentinel.approval.denied.v1': z.object({ planId: Id, approver: z.string().max(256).optional(), reason: Text(2048) }),
+  'sentinel.action.started.v1': z.object({ planId: Id, incidentId: Id, action: ActionName, target: Target }),
+  'sentinel.action.succeeded.v1': z.object({ planId: Id, incidentId: Id, action: ActionName, verification: Text(2048) }),
+  'sentinel.action.failed.v1': z.object({ planId: Id, incidentId: Id, action: ActionName, error: Text(2048) }),
+  'sentinel.action.rolled_back.v1': z.object({ planId: Id, incidentId: Id, action: ActionName, reason: Text(2048) }),
+  'sentinel.chaos.injected.v1': z.object({ drillId: Id, fault: z.enum(['kill', 'pause', 'delay', 'partition']), role: z.string().max(64), instance: z.string().max(256) }),
+  'sentinel.chaos.recovered.v1': z.object({ drillId: Id, recoveredAfterMs: z.number().nonnegative(), lostEvents: z.number().int().nonnegative() }),
+} as const;
+
+/** Every event type Sentinel knows. */
+export type EventType = keyof typeof eventDataSchemas;
+export const eventTypes = Object.keys(eventDataSchemas) as EventType[];
+
+/** The `data` of an event of type `T`. */
+export type EventData<T extends EventType> = z.infer<(typeof eventDataSchemas)[T]>;
+
+/** The stream an event type lives in: high-volume telemetry, or the long-lived domain log. */
+export const StreamKind = { telemetry: 'telemetry', events: 'events' } as const;
+export type StreamKind = (typeof StreamKind)[keyof typeof StreamKind];
+
+export function streamKindOf(type: EventType): StreamKind {
+  return type.startsWith('sentinel.telemetry.') ? StreamKind.telemetry : StreamKind.events;
+}
+
+export function isEventType(value: string): value is EventType {
+  return Object.hasOwn(eventDataSchemas, value);
+}
+
+export type { Labels };
+export type PlanData = z.infer<typeof Plan>;

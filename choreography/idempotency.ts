@@ -1,0 +1,29 @@
+/**
+ * Idempotent handling. Delivery is at-least-once, so a handler's side effect
+ * is recorded under the event id in the same PostgreSQL transaction as the
+ * effect itself: either both commit or neither does. A redelivered event finds
+ * its marker and is acknowledged without running again. Two replicas handling
+ * the same event at once serialise on the marker's primary key; the second
+ * sees the first's commit and skips.
+ */
+import type { PoolClient } from 'pg';
+import { quoteSchema } from './migrations.ts';
+
+export type ClaimResult = 'claimed' | 'duplicate';
+
+/** Claims `(consumer, eventId)` inside `tx`; `duplicate` when it was already processed. */
+export async function claimEvent(tx: PoolClient, schema: string, consumer: string, eventId: string, eventType: string): Promise<ClaimResult> {
+  const s = quoteSchema(schema);
+  const res = await tx.query(
+    `INSERT INTO ${s}.processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+    [consumer, eventId, eventType],
+  );
+  return res.rowCount === 1 ? 'claimed' : 'duplicate';
+}
+
+/** Whether `(consumer, eventId)` has been processed (outside a transaction; for inspection). */
+export async function wasProcessed(tx: Pick<PoolClient, 'query'>, schema: string, consumer: string, eventId: string): Promise<boolean> {
+  const s = quoteSchema(schema);
+  const res = await tx.query(`SELECT 1 FROM ${s}.processed_events WHERE consumer = $1 AND event_id = $2`, [consumer, eventId]);
+  return res.rowCount === 1;
+}

@@ -1,0 +1,77 @@
+/**
+ * Publishing to JetStream. The event id is the `Nats-Msg-Id`, so a publish
+ * whose acknowledgement never came can be retried with the same id and the
+ * stream still stores it once (within the stream's duplicate window).
+ */
+import { headers, NoRespondersError, TimeoutError, RequestError } from '@nats-io/transport-node';
+import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import { encodeEvent, validateEvent } from './envelope.ts';
+import type { SentinelEvent } from './envelope.ts';
+import { PublishError } from './errors.ts';
+import type { Names } from './subjects.ts';
+
+export interface PublisherOptions {
+  /** Attempts per event before giving up. @default 6 */
+  readonly attempts?: number;
+  /** How long to wait for the stream's ack on each attempt, in ms. @default 5000 */
+  readonly ackTimeoutMs?: number;
+  /** First retry delay in ms; doubles per attempt. @default 100 */
+  readonly retryDelayMs?: number;
+}
+
+export interface PublishResult {
+  readonly stream: string;
+  readonly seq: number;
+  /** True when the stream already held an event with this id. */
+  readonly duplicate: boolean;
+}
+
+export class Publisher {
+  readonly #js: JetStreamClient;
+  readonly #names: Names;
+  readonly #attempts: number;
+  readonly #ackTimeoutMs: number;
+  readonly #retryDelayMs: number;
+
+  constructor(js: JetStreamClient, names: Names, options: PublisherOptions = {}) {
+    this.#js = js;
+    this.#names = names;
+    this.#attempts = options.attempts ?? 6;
+    this.#ackTimeoutMs = options.ackTimeoutMs ?? 5000;
+    this.#retryDelayMs = options.retryDelayMs ?? 100;
+  }
+
+  /** Validates, then publishes with the event id as `Nats-Msg-Id`; retries only when no ack came. */
+  async publish(event: SentinelEvent): Promise<PublishResult> {
+    const valid = validateEvent(event);
+    const payload = encodeEvent(valid);
+    const h = headers();
+    h.set('traceparent', valid.traceparent);
+    h.set('ce-type', valid.type);
+    h.set('ce-id', valid.id);
+    const subject = this.#names.subjectOf(valid.type);
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.#attempts; attempt++) {
+      try {
+        const ack: PubAck = await this.#js.publish(subject, payload, { msgID: valid.id, headers: h, timeout: this.#ackTimeoutMs });
+        return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+      } catch (err) {
+        lastError = err;
+        if (!isAckMissing(err)) break;
+        await sleep(this.#retryDelayMs * 2 ** (attempt - 1));
+      }
+    }
+    throw new PublishError(`publishing ${valid.type} ${valid.id} failed: ${String(lastError)}`, { cause: lastError });
+  }
+}
+
+/** Errors after which the event may or may not be stored: only these are retried. */
+function isAckMissing(err: unknown): boolean {
+  if (err instanceof TimeoutError || err instanceof NoRespondersError) return true;
+  if (err instanceof RequestError) return true;
+  return err instanceof Error && /timeout|no responders|disconnect|connection/i.test(err.message);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

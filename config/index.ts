@@ -1,0 +1,114 @@
+/**
+ * Sentinel's settings. This is the only module that reads `process.env`
+ * (lint enforces it): every other part receives a validated {@link Config}.
+ *
+ * Each server URL defaults to the private instance that `sentinel stack up`
+ * starts on loopback; set the variable to point the same code at a real
+ * cluster, and the stack then leaves that server alone.
+ */
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Repository root (the folder holding package.json). */
+export const repoRoot: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Sentinel's own loopback ports, chosen away from every standard port. */
+export const defaultPorts = {
+  nats: 14222,
+  natsMonitor: 18222,
+  redis: 16379,
+  etcdClient: 12379,
+  etcdPeer: 12380,
+  postgres: 15432,
+} as const;
+
+const url = (what: string) =>
+  z.string().refine((v) => URL.canParse(v), { message: `${what} must be a URL` });
+
+const schema = z.object({
+  SENTINEL_HOME: z.string().min(1).default(path.join(repoRoot, '.sentinel')),
+  SENTINEL_NATS_URL: url('SENTINEL_NATS_URL').optional(),
+  SENTINEL_ETCD_URL: url('SENTINEL_ETCD_URL').optional(),
+  SENTINEL_REDIS_URL: url('SENTINEL_REDIS_URL').optional(),
+  SENTINEL_DATABASE_URL: url('SENTINEL_DATABASE_URL').optional(),
+  SENTINEL_NAMESPACE: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,30}$/, 'SENTINEL_NAMESPACE must be lower-case letters, digits or _')
+    .default('sentinel'),
+  SENTINEL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SENTINEL_LEASE_TTL_S: z.coerce.number().int().min(1).max(60).default(3),
+  SENTINEL_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  SENTINEL_ALLOW_APT: z.enum(['0', '1']).default('1'),
+});
+
+/** Validated settings; see the README's configuration table. */
+export interface Config {
+  /** Where the private stack keeps data, logs and pid files. @default `<repo>/.sentinel` */
+  readonly home: string;
+  readonly natsUrl: string;
+  readonly etcdUrl: string;
+  readonly redisUrl: string;
+  readonly databaseUrl: string;
+  /** Which URLs were given from outside: the stack does not manage those servers. */
+  readonly external: { readonly nats: boolean; readonly etcd: boolean; readonly redis: boolean; readonly postgres: boolean };
+  /** Prefix of every stream, subject, bucket and etcd key. @default "sentinel" */
+  readonly namespace: string;
+  readonly logLevel: z.infer<typeof schema>['SENTINEL_LOG_LEVEL'];
+  /** etcd election lease TTL in seconds. @default 3 */
+  readonly leaseTtlS: number;
+  /** Port of an agent's health endpoint; 0 picks a free one. @default 0 */
+  readonly healthPort: number;
+  /** Whether the stack may `apt-get install` a missing server. @default true */
+  readonly allowApt: boolean;
+}
+
+/** Raised when the environment holds an invalid setting; names the variable. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates settings from an environment (default: this process's). */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid configuration: ${detail}`, { cause: parsed.error });
+  }
+  const e = parsed.data;
+  return {
+    home: path.resolve(e.SENTINEL_HOME),
+    natsUrl: e.SENTINEL_NATS_URL ?? `nats://127.0.0.1:${defaultPorts.nats}`,
+    etcdUrl: e.SENTINEL_ETCD_URL ?? `http://127.0.0.1:${defaultPorts.etcdClient}`,
+    redisUrl: e.SENTINEL_REDIS_URL ?? `redis://127.0.0.1:${defaultPorts.redis}`,
+    databaseUrl: e.SENTINEL_DATABASE_URL ?? `postgres://sentinel@127.0.0.1:${defaultPorts.postgres}/sentinel`,
+    external: {
+      nats: e.SENTINEL_NATS_URL !== undefined,
+      etcd: e.SENTINEL_ETCD_URL !== undefined,
+      redis: e.SENTINEL_REDIS_URL !== undefined,
+      postgres: e.SENTINEL_DATABASE_URL !== undefined,
+    },
+    namespace: e.SENTINEL_NAMESPACE,
+    logLevel: e.SENTINEL_LOG_LEVEL,
+    leaseTtlS: e.SENTINEL_LEASE_TTL_S,
+    healthPort: e.SENTINEL_HEALTH_PORT,
+    allowApt: e.SENTINEL_ALLOW_APT === '1',
+  };
+}
+
+export { createLogger } from './logger.ts';
+export type { Logger } from './logger.ts';
+
+/** Settings of this process's environment with some variables replaced (tests, child processes). */
+export function loadConfigWith(overrides: Record<string, string>): Config {
+  return loadConfig({ ...process.env, ...overrides });
+}
+
+/** The environment a child process should get: this one's, with overrides. */
+export function childEnv(overrides: Record<string, string>): Record<string, string | undefined> {
+  return { ...process.env, ...overrides };
+}
