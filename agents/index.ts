@@ -4,7 +4,13 @@
 export { AgentMode } from './runtime/agent-definition.ts';
 export { createActorHandler } from './runtime/actor-handler.ts';
 export { startAgent } from './runtime/agent-process.ts';
-export { HEARTBEAT_MS, HEARTBEAT_TTL_MS, heartbeatSchema, listAgents, openRegistry } from './runtime/registry.ts';
+export {
+  HEARTBEAT_MS,
+  HEARTBEAT_TTL_MS,
+  heartbeatSchema,
+  listAgents,
+  openRegistry,
+} from './runtime/registry.ts';
 export { listSnapshots, loadSnapshot, runtimeMigrations, saveSnapshot } from './runtime/snapshot-store.ts';
 export { roleNames, roles } from './roles.ts';
 export { correlator, incidentMachine, CRITICAL_SCORE } from './correlator/index.ts';

@@ -9,12 +9,18 @@ import { startAgent } from './runtime/agent-process.ts';
 const [role, flag, value] = process.argv.slice(2);
 const entry = role === undefined ? undefined : roles[role];
 if (!entry) {
-  process.stderr.write(`usage: agents/main.ts <role> [--instance <id>]; roles: ${Object.keys(roles).join(', ')}\n`);
+  process.stderr.write(
+    `usage: agents/main.ts <role> [--instance <id>]; roles: ${Object.keys(roles).join(', ')}\n`,
+  );
   process.exit(2);
 }
 const config = loadConfig();
 const log = createLogger(config.logLevel);
-const agent = await startAgent(entry.definition, { config, log, ...(flag === '--instance' && value ? { instance: value } : {}) });
+const agent = await startAgent(entry.definition, {
+  config,
+  log,
+  ...(flag === '--instance' && value ? { instance: value } : {}),
+});
 let exiting = false;
 const shutdown = (signal: string) => {
   if (exiting) return;

@@ -23,7 +23,14 @@
  * is picked up and that message is dead-lettered too.
  */
 import { AckPolicy, DeliverPolicy, ReplayPolicy } from '@nats-io/jetstream';
-import type { Consumer, ConsumerConfig, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type {
+  Consumer,
+  ConsumerConfig,
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+} from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
@@ -89,7 +96,12 @@ export interface ConsumerDeps {
   readonly log: Logger;
 }
 
-const defaults = { maxDeliver: 5, backoffMs: [2000, 4000, 8000, 16000], maxAckPending: 1000, maxBatch: 256 } as const;
+const defaults = {
+  maxDeliver: 5,
+  backoffMs: [2000, 4000, 8000, 16000],
+  maxAckPending: 1000,
+  maxBatch: 256,
+} as const;
 
 export function consumerConfig(names: Names, spec: ConsumerSpec): Partial<ConsumerConfig> {
   const maxDeliver = spec.maxDeliver ?? defaults.maxDeliver;
@@ -166,18 +178,23 @@ export class EventConsumer {
     await ensureConsumer(jsm, names, this.spec);
     await drainOutbox(this.#deps, this.spec.durable, 0);
     this.#relay = setInterval(() => {
-      drainOutbox(this.#deps, this.spec.durable, OUTBOX_STALE_MS).catch((err: unknown) => this.#log.warn({ err }, 'outbox relay failed'));
+      drainOutbox(this.#deps, this.spec.durable, OUTBOX_STALE_MS).catch((err: unknown) =>
+        this.#log.warn({ err }, 'outbox relay failed'),
+      );
     }, OUTBOX_STALE_MS);
     this.#consumer = await js.consumers.get(this.#stream, this.spec.durable);
     const maxAckPending = this.spec.maxAckPending ?? defaults.maxAckPending;
     this.#messages = await this.#consumer.consume({ max_messages: Math.min(512, maxAckPending) });
-    this.#advisories = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.#stream}.${this.spec.durable}`, {
-      queue: `${this.spec.durable}-advisories`,
-      callback: (err, m) => {
-        if (err) return;
-        void this.#onMaxDeliveries(m.data);
+    this.#advisories = nc.subscribe(
+      `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.#stream}.${this.spec.durable}`,
+      {
+        queue: `${this.spec.durable}-advisories`,
+        callback: (err, m) => {
+          if (err) return;
+          void this.#onMaxDeliveries(m.data);
+        },
       },
-    });
+    );
     const messages = this.#messages;
     this.#pull = (async () => {
       for await (const m of messages) {
@@ -282,15 +299,28 @@ export class EventConsumer {
         }
         if (event.fence !== undefined && this.spec.fenced !== false) {
           const role = publisherOf(event).role;
-          const verdict = await checkFence(tx, schema, { role, fence: event.fence, consumer: this.spec.durable, eventId: event.id, eventType: event.type });
+          const verdict = await checkFence(tx, schema, {
+            role,
+            fence: event.fence,
+            consumer: this.spec.durable,
+            eventId: event.id,
+            eventType: event.type,
+          });
           if (!verdict.accepted) {
             fenceRefusalsTotal.inc({ consumer: this.spec.durable, role });
-            this.#log.warn({ eventId: event.id, role, fence: event.fence, newest: verdict.newest }, 'refused an event fenced by a stale leader');
+            this.#log.warn(
+              { eventId: event.id, role, fence: event.fence, newest: verdict.newest },
+              'refused an event fenced by a stale leader',
+            );
             outcomes.push('fenced_out');
             continue;
           }
         }
-        const log = this.#log.child({ eventId: event.id, incident: event.correlationid, traceparent: event.traceparent });
+        const log = this.#log.child({
+          eventId: event.id,
+          incident: event.correlationid,
+          traceparent: event.traceparent,
+        });
         await this.#handler(event, {
           tx,
           publish: (e) => outbox.push(e),
@@ -323,7 +353,8 @@ export class EventConsumer {
       d.msg.ack();
       const outcome = outcomes[i] ?? 'handled';
       eventsHandled.inc({ consumer: this.spec.durable, outcome });
-      if (outcome === 'handled' && d.event) handleLatency.observe({ consumer: this.spec.durable }, (now - Date.parse(d.event.time)) / 1000);
+      if (outcome === 'handled' && d.event)
+        handleLatency.observe({ consumer: this.spec.durable }, (now - Date.parse(d.event.time)) / 1000);
     });
   }
 
@@ -345,7 +376,12 @@ export class EventConsumer {
     return backoff[Math.min(deliveryCount - 1, backoff.length - 1)] ?? 1000;
   }
 
-  async #deadLetter(msg: JsMsg, reason: DeadLetterReason, err: unknown, event?: SentinelEvent): Promise<void> {
+  async #deadLetter(
+    msg: JsMsg,
+    reason: DeadLetterReason,
+    err: unknown,
+    event?: SentinelEvent,
+  ): Promise<void> {
     const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     try {
       await publishDeadLetter(this.#deps.js, this.#deps.names, {
@@ -365,7 +401,10 @@ export class EventConsumer {
       msg.nak(this.#delayFor(msg.info.deliveryCount));
       return;
     }
-    this.#log.warn({ reason, error, streamSeq: msg.info.streamSequence, eventId: event?.id }, 'message dead-lettered');
+    this.#log.warn(
+      { reason, error, streamSeq: msg.info.streamSequence, eventId: event?.id },
+      'message dead-lettered',
+    );
     eventsHandled.inc({ consumer: this.spec.durable, outcome: 'dead_lettered' });
     msg.term(reason);
   }
@@ -373,7 +412,10 @@ export class EventConsumer {
   /** The server gave up on a message (its consumer died on every delivery): dead-letter it from the stream. */
   async #onMaxDeliveries(data: Uint8Array): Promise<void> {
     try {
-      const advisory = JSON.parse(new TextDecoder().decode(data)) as { stream_seq?: number; deliveries?: number };
+      const advisory = JSON.parse(new TextDecoder().decode(data)) as {
+        stream_seq?: number;
+        deliveries?: number;
+      };
       if (typeof advisory.stream_seq !== 'number') return;
       const stored = await this.#deps.jsm.streams.getMessage(this.#stream, { seq: advisory.stream_seq });
       if (!stored) return;
@@ -398,10 +440,17 @@ export class EventConsumer {
 const OUTBOX_STALE_MS = 5000;
 
 /** Publishes committed outbox events, then deletes their rows. */
-async function publishOutbox(deps: ConsumerDeps, consumer: string, events: readonly SentinelEvent[]): Promise<void> {
+async function publishOutbox(
+  deps: ConsumerDeps,
+  consumer: string,
+  events: readonly SentinelEvent[],
+): Promise<void> {
   await Promise.all(events.map((e) => deps.publisher.publish(e)));
   const s = quoteSchema(deps.schema);
-  await deps.pool.query(`DELETE FROM ${s}.outbox WHERE consumer = $1 AND event_id = ANY($2::text[])`, [consumer, events.map((e) => e.id)]);
+  await deps.pool.query(`DELETE FROM ${s}.outbox WHERE consumer = $1 AND event_id = ANY($2::text[])`, [
+    consumer,
+    events.map((e) => e.id),
+  ]);
 }
 
 /**
@@ -409,7 +458,11 @@ async function publishOutbox(deps: ConsumerDeps, consumer: string, events: reado
  * in between), oldest first. Rows younger than `olderThanMs` are left to the
  * replica that wrote them; rows another relay holds are skipped.
  */
-export async function drainOutbox(deps: ConsumerDeps, consumer: string, olderThanMs: number): Promise<number> {
+export async function drainOutbox(
+  deps: ConsumerDeps,
+  consumer: string,
+  olderThanMs: number,
+): Promise<number> {
   const s = quoteSchema(deps.schema);
   let drained = 0;
   for (;;) {
@@ -427,7 +480,10 @@ export async function drainOutbox(deps: ConsumerDeps, consumer: string, olderTha
       }
       const events = rows.map((r) => r.event);
       for (const e of events) await deps.publisher.publish(e);
-      await tx.query(`DELETE FROM ${s}.outbox WHERE consumer = $1 AND event_id = ANY($2::text[])`, [consumer, events.map((e) => e.id)]);
+      await tx.query(`DELETE FROM ${s}.outbox WHERE consumer = $1 AND event_id = ANY($2::text[])`, [
+        consumer,
+        events.map((e) => e.id),
+      ]);
       await tx.query('COMMIT');
       drained += events.length;
     } catch (err) {

@@ -51,7 +51,11 @@ export interface DeadLetterInput {
 }
 
 /** Publishes a dead letter; its msg id is derived from stream and sequence, so doing it twice stores it once. */
-export async function publishDeadLetter(js: JetStreamClient, n: Names, input: DeadLetterInput): Promise<void> {
+export async function publishDeadLetter(
+  js: JetStreamClient,
+  n: Names,
+  input: DeadLetterInput,
+): Promise<void> {
   let payload: string;
   let payloadEncoding: 'utf8' | 'base64';
   try {

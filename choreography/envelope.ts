@@ -18,7 +18,9 @@ import { childTraceParent, isTraceParent } from './trace-context.ts';
 /** Longest envelope accepted, serialised (NATS' default max payload is 1 MiB). */
 export const MAX_EVENT_BYTES = 1024 * 1024;
 
-const AgentRef = z.string().regex(/^[a-z][a-z0-9-]{0,31}\/[A-Za-z0-9._:-]{1,128}$/, 'agent must be "role/instance"');
+const AgentRef = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,31}\/[A-Za-z0-9._:-]{1,128}$/, 'agent must be "role/instance"');
 const Fence = z.string().regex(/^[1-9][0-9]{0,18}$/, 'fence must be a positive decimal integer');
 
 const envelopeSchema = z
@@ -105,16 +107,23 @@ export function createEvent<T extends EventType>(
 /** Validates an untrusted object as an envelope plus its type's data schema. */
 export function validateEvent(value: unknown): SentinelEvent {
   const envelope = envelopeSchema.safeParse(value);
-  if (!envelope.success) throw new EventValidationError(`invalid envelope: ${describe(envelope.error)}`, { cause: envelope.error });
+  if (!envelope.success)
+    throw new EventValidationError(`invalid envelope: ${describe(envelope.error)}`, {
+      cause: envelope.error,
+    });
   const type = envelope.data.type;
   const data = eventDataSchemas[type].safeParse(envelope.data.data);
-  if (!data.success) throw new EventValidationError(`invalid data for ${type}: ${describe(data.error)}`, { cause: data.error });
+  if (!data.success)
+    throw new EventValidationError(`invalid data for ${type}: ${describe(data.error)}`, {
+      cause: data.error,
+    });
   return { ...envelope.data, type, data: data.data };
 }
 
 /** Decodes wire bytes into a validated event. */
 export function decodeEvent(bytes: Uint8Array): SentinelEvent {
-  if (bytes.byteLength > MAX_EVENT_BYTES) throw new EventValidationError(`event of ${bytes.byteLength} bytes exceeds ${MAX_EVENT_BYTES}`);
+  if (bytes.byteLength > MAX_EVENT_BYTES)
+    throw new EventValidationError(`event of ${bytes.byteLength} bytes exceeds ${MAX_EVENT_BYTES}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
@@ -126,7 +135,8 @@ export function decodeEvent(bytes: Uint8Array): SentinelEvent {
 
 export function encodeEvent(event: SentinelEvent): Uint8Array {
   const bytes = new TextEncoder().encode(JSON.stringify(event));
-  if (bytes.byteLength > MAX_EVENT_BYTES) throw new EventValidationError(`event of ${bytes.byteLength} bytes exceeds ${MAX_EVENT_BYTES}`);
+  if (bytes.byteLength > MAX_EVENT_BYTES)
+    throw new EventValidationError(`event of ${bytes.byteLength} bytes exceeds ${MAX_EVENT_BYTES}`);
   return bytes;
 }
 

@@ -20,7 +20,15 @@ export const FaultKind = z.enum([
   'traffic_surge',
   'log_injection',
 ]);
-export const ActionName = z.enum(['restart', 'rollback', 'scale_out', 'scale_in', 'clear_disk', 'raise_pool', 'escalate']);
+export const ActionName = z.enum([
+  'restart',
+  'rollback',
+  'scale_out',
+  'scale_in',
+  'clear_disk',
+  'raise_pool',
+  'escalate',
+]);
 export const RiskTier = z.enum(['low', 'medium', 'high', 'critical']);
 export const Severity = z.enum(['info', 'warning', 'critical']);
 
@@ -37,7 +45,11 @@ const MetricSample = z.object({
   timestampMs: z.number().int().nonnegative(),
 });
 
-const Target = z.object({ service: ServiceName, kind: z.enum(['service', 'replica', 'deployment']), name: z.string().min(1).max(253) });
+const Target = z.object({
+  service: ServiceName,
+  kind: z.enum(['service', 'replica', 'deployment']),
+  name: z.string().min(1).max(253),
+});
 
 const Plan = z.object({
   planId: Id,
@@ -57,7 +69,15 @@ export const eventDataSchemas = {
   }),
   'sentinel.telemetry.logs.v1': z.object({
     target: z.object({ service: ServiceName, instance: z.string().min(1).max(256) }),
-    lines: z.array(z.object({ timestampMs: z.number().int().nonnegative(), level: z.string().max(16), text: Text(8192) })).max(10_000),
+    lines: z
+      .array(
+        z.object({
+          timestampMs: z.number().int().nonnegative(),
+          level: z.string().max(16),
+          text: Text(8192),
+        }),
+      )
+      .max(10_000),
   }),
   'sentinel.change.recorded.v1': z.object({
     service: ServiceName,
@@ -107,8 +127,17 @@ export const eventDataSchemas = {
     summary: Text(2048),
   }),
   'sentinel.incident.escalated.v1': z.object({ incidentId: Id, reason: Text(2048) }),
-  'sentinel.rca.started.v1': z.object({ incidentId: Id, analysisId: Id, analyst: z.enum(['llm', 'deterministic']) }),
-  'sentinel.rca.token.v1': z.object({ incidentId: Id, analysisId: Id, seq: z.number().int().nonnegative(), text: Text(4096) }),
+  'sentinel.rca.started.v1': z.object({
+    incidentId: Id,
+    analysisId: Id,
+    analyst: z.enum(['llm', 'deterministic']),
+  }),
+  'sentinel.rca.token.v1': z.object({
+    incidentId: Id,
+    analysisId: Id,
+    seq: z.number().int().nonnegative(),
+    text: Text(4096),
+  }),
   'sentinel.rca.completed.v1': z.object({
     incidentId: Id,
     analysisId: Id,
@@ -124,7 +153,12 @@ export const eventDataSchemas = {
     rules: z.array(z.string().max(256)).max(100),
     approvals: z.array(z.object({ approver: z.string().max(256), at: IsoTime })).max(2),
   }),
-  'sentinel.plan.rejected.v1': z.object({ planId: Id, incidentId: Id, rules: z.array(z.string().max(256)).max(100), reason: Text(2048) }),
+  'sentinel.plan.rejected.v1': z.object({
+    planId: Id,
+    incidentId: Id,
+    rules: z.array(z.string().max(256)).max(100),
+    reason: Text(2048),
+  }),
   'sentinel.approval.requested.v1': z.object({
     planId: Id,
     incidentId: Id,
@@ -132,14 +166,47 @@ export const eventDataSchemas = {
     approvalsNeeded: z.number().int().min(1).max(2),
     expiresAt: IsoTime,
   }),
-  'sentinel.approval.granted.v1': z.object({ planId: Id, planHash: z.string().regex(/^[0-9a-f]{64}$/), approver: z.string().max(256), credentialId: z.string().max(1024) }),
-  'sentinel.approval.denied.v1': z.object({ planId: Id, approver: z.string().max(256).optional(), reason: Text(2048) }),
+  'sentinel.approval.granted.v1': z.object({
+    planId: Id,
+    planHash: z.string().regex(/^[0-9a-f]{64}$/),
+    approver: z.string().max(256),
+    credentialId: z.string().max(1024),
+  }),
+  'sentinel.approval.denied.v1': z.object({
+    planId: Id,
+    approver: z.string().max(256).optional(),
+    reason: Text(2048),
+  }),
   'sentinel.action.started.v1': z.object({ planId: Id, incidentId: Id, action: ActionName, target: Target }),
-  'sentinel.action.succeeded.v1': z.object({ planId: Id, incidentId: Id, action: ActionName, verification: Text(2048) }),
-  'sentinel.action.failed.v1': z.object({ planId: Id, incidentId: Id, action: ActionName, error: Text(2048) }),
-  'sentinel.action.rolled_back.v1': z.object({ planId: Id, incidentId: Id, action: ActionName, reason: Text(2048) }),
-  'sentinel.chaos.injected.v1': z.object({ drillId: Id, fault: z.enum(['kill', 'pause', 'delay', 'partition']), role: z.string().max(64), instance: z.string().max(256) }),
-  'sentinel.chaos.recovered.v1': z.object({ drillId: Id, recoveredAfterMs: z.number().nonnegative(), lostEvents: z.number().int().nonnegative() }),
+  'sentinel.action.succeeded.v1': z.object({
+    planId: Id,
+    incidentId: Id,
+    action: ActionName,
+    verification: Text(2048),
+  }),
+  'sentinel.action.failed.v1': z.object({
+    planId: Id,
+    incidentId: Id,
+    action: ActionName,
+    error: Text(2048),
+  }),
+  'sentinel.action.rolled_back.v1': z.object({
+    planId: Id,
+    incidentId: Id,
+    action: ActionName,
+    reason: Text(2048),
+  }),
+  'sentinel.chaos.injected.v1': z.object({
+    drillId: Id,
+    fault: z.enum(['kill', 'pause', 'delay', 'partition']),
+    role: z.string().max(64),
+    instance: z.string().max(256),
+  }),
+  'sentinel.chaos.recovered.v1': z.object({
+    drillId: Id,
+    recoveredAfterMs: z.number().nonnegative(),
+    lostEvents: z.number().int().nonnegative(),
+  }),
 } as const;
 
 /** Every event type Sentinel knows. */

@@ -21,7 +21,8 @@ export interface FenceCheck {
   readonly eventType?: string;
 }
 
-export type FenceVerdict = { readonly accepted: true } | { readonly accepted: false; readonly newest: string };
+export type FenceVerdict =
+  { readonly accepted: true } | { readonly accepted: false; readonly newest: string };
 
 /**
  * Accepts `fence` when it is at least the newest token seen for the role (and
@@ -53,9 +54,21 @@ export async function fenceRefusals(
   role: string,
 ): Promise<{ fence: string; newest: string; consumer: string; eventId: string | null; refusedAt: Date }[]> {
   const s = quoteSchema(schema);
-  const { rows } = await db.query<{ fence: string; newest: string; consumer: string; event_id: string | null; refused_at: Date }>(
+  const { rows } = await db.query<{
+    fence: string;
+    newest: string;
+    consumer: string;
+    event_id: string | null;
+    refused_at: Date;
+  }>(
     `SELECT fence::text, newest::text, consumer, event_id, refused_at FROM ${s}.fence_refusals WHERE role = $1 ORDER BY id DESC`,
     [role],
   );
-  return rows.map((r) => ({ fence: r.fence, newest: r.newest, consumer: r.consumer, eventId: r.event_id, refusedAt: r.refused_at }));
+  return rows.map((r) => ({
+    fence: r.fence,
+    newest: r.newest,
+    consumer: r.consumer,
+    eventId: r.event_id,
+    refusedAt: r.refused_at,
+  }));
 }

@@ -12,7 +12,13 @@ import { quoteSchema } from './migrations.ts';
 export type ClaimResult = 'claimed' | 'duplicate';
 
 /** Claims `(consumer, eventId)` inside `tx`; `duplicate` when it was already processed. */
-export async function claimEvent(tx: PoolClient, schema: string, consumer: string, eventId: string, eventType: string): Promise<ClaimResult> {
+export async function claimEvent(
+  tx: PoolClient,
+  schema: string,
+  consumer: string,
+  eventId: string,
+  eventType: string,
+): Promise<ClaimResult> {
   const s = quoteSchema(schema);
   const res = await tx.query(
     `INSERT INTO ${s}.processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
@@ -22,8 +28,16 @@ export async function claimEvent(tx: PoolClient, schema: string, consumer: strin
 }
 
 /** Whether `(consumer, eventId)` has been processed (outside a transaction; for inspection). */
-export async function wasProcessed(tx: Pick<PoolClient, 'query'>, schema: string, consumer: string, eventId: string): Promise<boolean> {
+export async function wasProcessed(
+  tx: Pick<PoolClient, 'query'>,
+  schema: string,
+  consumer: string,
+  eventId: string,
+): Promise<boolean> {
   const s = quoteSchema(schema);
-  const res = await tx.query(`SELECT 1 FROM ${s}.processed_events WHERE consumer = $1 AND event_id = $2`, [consumer, eventId]);
+  const res = await tx.query(`SELECT 1 FROM ${s}.processed_events WHERE consumer = $1 AND event_id = $2`, [
+    consumer,
+    eventId,
+  ]);
   return res.rowCount === 1;
 }

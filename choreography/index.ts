@@ -6,7 +6,16 @@
 export { connectBus } from './bus.ts';
 export { EventConsumer, consumerConfig, drainOutbox, ensureConsumer } from './consumer.ts';
 export { DeadLetterReason, deadLetterSchema, publishDeadLetter } from './dead-letter.ts';
-export { compareFence, createEvent, decodeEvent, deterministicId, encodeEvent, MAX_EVENT_BYTES, publisherOf, validateEvent } from './envelope.ts';
+export {
+  compareFence,
+  createEvent,
+  decodeEvent,
+  deterministicId,
+  encodeEvent,
+  MAX_EVENT_BYTES,
+  publisherOf,
+  validateEvent,
+} from './envelope.ts';
 export {
   ChoreographyError,
   EventValidationError,
@@ -36,17 +45,34 @@ export { choreographyMigrations, inTransaction, migrate, quoteSchema } from './m
 export { Publisher } from './publisher.ts';
 export { defaultStreamSettings, ensureStreams, streamConfigs } from './streams.ts';
 export { names } from './subjects.ts';
-export { childTraceParent, formatTraceParent, isTraceParent, newTraceParent, parseTraceParent } from './trace-context.ts';
+export {
+  childTraceParent,
+  formatTraceParent,
+  isTraceParent,
+  newTraceParent,
+  parseTraceParent,
+} from './trace-context.ts';
 
 export type { Bus, BusOptions } from './bus.ts';
-export type { ConsumerDeps, ConsumerOutcome, ConsumerSpec, EventHandler, HandlerContext } from './consumer.ts';
+export type {
+  ConsumerDeps,
+  ConsumerOutcome,
+  ConsumerSpec,
+  EventHandler,
+  HandlerContext,
+} from './consumer.ts';
 export type { DeadLetter, DeadLetterInput } from './dead-letter.ts';
 export type { AgentIdentity, CreateEventOptions, SentinelEvent } from './envelope.ts';
 export type { Etcd3 } from './etcd.ts';
 export type { EventData, EventType, PlanData } from './event-types.ts';
 export type { FenceCheck, FenceVerdict } from './fencing.ts';
 export type { ClaimResult } from './idempotency.ts';
-export type { ElectionListener, ElectionState, LeaderElectionOptions, Leadership } from './leader-election.ts';
+export type {
+  ElectionListener,
+  ElectionState,
+  LeaderElectionOptions,
+  Leadership,
+} from './leader-election.ts';
 export type { Migration } from './migrations.ts';
 export type { PublishResult, PublisherOptions } from './publisher.ts';
 export type { StreamSettings } from './streams.ts';

@@ -109,7 +109,8 @@ export class LeaderElection {
         failures = 0;
       } catch (err) {
         failures++;
-        if (!this.#closed.signal.aborted) this.#o.log.warn({ err: String(err), role: this.#o.role }, 'election round failed');
+        if (!this.#closed.signal.aborted)
+          this.#o.log.warn({ err: String(err), role: this.#o.role }, 'election round failed');
       } finally {
         await this.#releaseLease();
       }
@@ -164,7 +165,10 @@ export class LeaderElection {
     })();
     // Watchdog: the local deadline is the truth, checked often.
     const watchdog = setInterval(() => {
-      if (!valid()) loseOnce(lost.signal.aborted ? 'lost' : 'lease validity ran out (etcd unreachable or process paused)');
+      if (!valid())
+        loseOnce(
+          lost.signal.aborted ? 'lost' : 'lease validity ran out (etcd unreachable or process paused)',
+        );
     }, 50);
     const onClose = () => loseOnce('resigned');
     this.#closed.signal.addEventListener('abort', onClose);
@@ -172,7 +176,8 @@ export class LeaderElection {
     try {
       // Wait until no older key remains.
       for (;;) {
-        if (!valid()) throw new Error(lost.signal.aborted ? String(lost.signal.reason) : 'lease expired while waiting');
+        if (!valid())
+          throw new Error(lost.signal.aborted ? String(lost.signal.reason) : 'lease expired while waiting');
         const all = await etcd.getAll().prefix(this.#prefix).sort('Create', 'Ascend').exec();
         if (!all.kvs.some((kv) => kv.key.toString() === key)) throw new Error('our election key is gone');
         const older = all.kvs.filter((kv) => BigInt(kv.create_revision) < myRev);

@@ -21,7 +21,12 @@ export function quoteSchema(schema: string): string {
   return `"${schema}"`;
 }
 
-export async function migrate(pool: Pool, schema: string, component: string, migrations: readonly Migration[]): Promise<number> {
+export async function migrate(
+  pool: Pool,
+  schema: string,
+  component: string,
+  migrations: readonly Migration[],
+): Promise<number> {
   const s = quoteSchema(schema);
   const client: PoolClient = await pool.connect();
   try {
@@ -31,13 +36,19 @@ export async function migrate(pool: Pool, schema: string, component: string, mig
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (component text NOT NULL, version int NOT NULL, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))`,
     );
-    const { rows } = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${s}.schema_migrations WHERE component = $1`, [component]);
+    const { rows } = await client.query<{ v: number | null }>(
+      `SELECT max(version) AS v FROM ${s}.schema_migrations WHERE component = $1`,
+      [component],
+    );
     const current = rows[0]?.v ?? -1;
     let applied = 0;
     for (let version = current + 1; version < migrations.length; version++) {
       const m = migrations[version] as Migration;
       await client.query(m.up(s));
-      await client.query(`INSERT INTO ${s}.schema_migrations (component, version, name) VALUES ($1, $2, $3)`, [component, version, m.name]);
+      await client.query(
+        `INSERT INTO ${s}.schema_migrations (component, version, name) VALUES ($1, $2, $3)`,
+        [component, version, m.name],
+      );
       applied++;
     }
     await client.query('COMMIT');

@@ -53,7 +53,11 @@ export class Publisher {
     let lastError: unknown;
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
       try {
-        const ack: PubAck = await this.#js.publish(subject, payload, { msgID: valid.id, headers: h, timeout: this.#ackTimeoutMs });
+        const ack: PubAck = await this.#js.publish(subject, payload, {
+          msgID: valid.id,
+          headers: h,
+          timeout: this.#ackTimeoutMs,
+        });
         return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
       } catch (err) {
         lastError = err;
@@ -61,7 +65,9 @@ export class Publisher {
         await sleep(this.#retryDelayMs * 2 ** (attempt - 1));
       }
     }
-    throw new PublishError(`publishing ${valid.type} ${valid.id} failed: ${String(lastError)}`, { cause: lastError });
+    throw new PublishError(`publishing ${valid.type} ${valid.id} failed: ${String(lastError)}`, {
+      cause: lastError,
+    });
   }
 }
 

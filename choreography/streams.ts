@@ -35,8 +35,16 @@ export const defaultStreamSettings: StreamSettings = {
   deadLetterMaxAgeS: 30 * 86400,
 };
 
-export function streamConfigs(n: Names, s: StreamSettings = defaultStreamSettings): (Partial<StreamConfig> & { name: string })[] {
-  const common = { retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: 1, discard: DiscardPolicy.Old };
+export function streamConfigs(
+  n: Names,
+  s: StreamSettings = defaultStreamSettings,
+): (Partial<StreamConfig> & { name: string })[] {
+  const common = {
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: 1,
+    discard: DiscardPolicy.Old,
+  };
   return [
     {
       ...common,
@@ -87,7 +95,9 @@ export async function ensureStreams(jsm: JetStreamManager, n: Names, s?: StreamS
 }
 
 function isNotFound(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'StreamNotFoundError' || /stream not found/i.test(err.message));
+  return (
+    err instanceof Error && (err.name === 'StreamNotFoundError' || /stream not found/i.test(err.message))
+  );
 }
 
 function isAlreadyInUse(err: unknown): boolean {

@@ -30,14 +30,22 @@ export function formatTraceParent(tp: TraceParent): string {
 
 /** Starts a new trace (no parent). */
 export function newTraceParent(): string {
-  return formatTraceParent({ traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), sampled: true });
+  return formatTraceParent({
+    traceId: randomBytes(16).toString('hex'),
+    spanId: randomBytes(8).toString('hex'),
+    sampled: true,
+  });
 }
 
 /** A child span of `parent` in the same trace; a fresh trace when the parent is missing or invalid. */
 export function childTraceParent(parent: string | undefined): string {
   const p = parent === undefined ? undefined : parseTraceParent(parent);
   if (!p) return newTraceParent();
-  return formatTraceParent({ traceId: p.traceId, spanId: randomBytes(8).toString('hex'), sampled: p.sampled });
+  return formatTraceParent({
+    traceId: p.traceId,
+    spanId: randomBytes(8).toString('hex'),
+    sampled: p.sampled,
+  });
 }
 
 /** True when the string is a valid version-00 traceparent. */

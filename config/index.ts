@@ -23,8 +23,7 @@ export const defaultPorts = {
   postgres: 15432,
 } as const;
 
-const url = (what: string) =>
-  z.string().refine((v) => URL.canParse(v), { message: `${what} must be a URL` });
+const url = (what: string) => z.string().refine((v) => URL.canParse(v), { message: `${what} must be a URL` });
 
 const schema = z.object({
   SENTINEL_HOME: z.string().min(1).default(path.join(repoRoot, '.sentinel')),
@@ -51,7 +50,12 @@ export interface Config {
   readonly redisUrl: string;
   readonly databaseUrl: string;
   /** Which URLs were given from outside: the stack does not manage those servers. */
-  readonly external: { readonly nats: boolean; readonly etcd: boolean; readonly redis: boolean; readonly postgres: boolean };
+  readonly external: {
+    readonly nats: boolean;
+    readonly etcd: boolean;
+    readonly redis: boolean;
+    readonly postgres: boolean;
+  };
   /** Prefix of every stream, subject, bucket and etcd key. @default "sentinel" */
   readonly namespace: string;
   readonly logLevel: z.infer<typeof schema>['SENTINEL_LOG_LEVEL'];

@@ -28,7 +28,8 @@ export interface IncidentContext {
 /** Score at or above which an incident is critical. */
 export const CRITICAL_SCORE = 0.9;
 
-const severityOf = (score: number): 'warning' | 'critical' => (score >= CRITICAL_SCORE ? 'critical' : 'warning');
+const severityOf = (score: number): 'warning' | 'critical' =>
+  score >= CRITICAL_SCORE ? 'critical' : 'warning';
 
 export const incidentMachine = setup({
   types: {
@@ -47,7 +48,11 @@ export const incidentMachine = setup({
         anomaly: {
           target: 'open',
           actions: [
-            assign(({ event }) => ({ incidentId: `inc-${event.eventId}`, signals: 1, severity: severityOf(event.score) })),
+            assign(({ event }) => ({
+              incidentId: `inc-${event.eventId}`,
+              signals: 1,
+              severity: severityOf(event.score),
+            })),
             emit(({ context, event }): PublishIntent => ({
               type: 'publish',
               eventType: 'sentinel.incident.opened.v1',

@@ -14,11 +14,20 @@ export const correlator: AgentDefinition = {
   description: 'groups anomalies and alerts into incidents',
   subscriptions: [{ name: 'anomalies', stream: 'events', filter: 'anomaly.detected' }],
   machine: incidentMachine,
-  actorKey: (event: SentinelEvent) => (event.type === 'sentinel.anomaly.detected.v1' ? (event as SentinelEvent<'sentinel.anomaly.detected.v1'>).data.service : undefined),
+  actorKey: (event: SentinelEvent) =>
+    event.type === 'sentinel.anomaly.detected.v1'
+      ? (event as SentinelEvent<'sentinel.anomaly.detected.v1'>).data.service
+      : undefined,
   toMachineEvent(event: SentinelEvent) {
     if (event.type !== 'sentinel.anomaly.detected.v1') return undefined;
     const e = event as SentinelEvent<'sentinel.anomaly.detected.v1'>;
-    return { type: 'anomaly', eventId: e.id, service: e.data.service, score: e.data.score, series: e.data.series.name };
+    return {
+      type: 'anomaly',
+      eventId: e.id,
+      service: e.data.service,
+      score: e.data.score,
+      series: e.data.series.name,
+    };
   },
 };
 

@@ -31,7 +31,8 @@ export function createActorHandler(o: ActorHandlerOptions): EventHandler {
     if (key === undefined || input === undefined) return;
 
     const leadership = singleton ? o.leadership?.() : undefined;
-    if (singleton && !leadership) throw new NotLeaderError(`${def.role}/${identity.instance} is not the leader`);
+    if (singleton && !leadership)
+      throw new NotLeaderError(`${def.role}/${identity.instance} is not the leader`);
 
     const stored = await loadSnapshot(ctx.tx, schema, def.role, key);
     const actor: AnyActorRef = createActor(def.machine, {
@@ -47,17 +48,27 @@ export function createActorHandler(o: ActorHandlerOptions): EventHandler {
     actor.stop();
 
     // Acting: leadership must still hold right now, or nothing leaves this transaction.
-    if (singleton && !leadership?.isValid()) throw new NotLeaderError(`${def.role}/${identity.instance} lost leadership mid-event`);
+    if (singleton && !leadership?.isValid())
+      throw new NotLeaderError(`${def.role}/${identity.instance} lost leadership mid-event`);
     const fence = leadership?.fence;
     if (fence !== undefined) {
-      const verdict = await checkFence(ctx.tx, schema, { role: def.role, fence, consumer: `${def.role}:writes`, eventId: event.id, eventType: event.type });
-      if (!verdict.accepted) throw new StaleFenceError(`fence ${fence} of ${def.role} is older than ${verdict.newest}`);
+      const verdict = await checkFence(ctx.tx, schema, {
+        role: def.role,
+        fence,
+        consumer: `${def.role}:writes`,
+        eventId: event.id,
+        eventType: event.type,
+      });
+      if (!verdict.accepted)
+        throw new StaleFenceError(`fence ${fence} of ${def.role} is older than ${verdict.newest}`);
     }
     for (const intent of intents) {
       ctx.publish(
         createEvent(intent.eventType, intent.data as never, identity, {
           cause: event,
-          ...(intent.incidentId === undefined ? {} : { subject: intent.incidentId, correlationid: intent.incidentId }),
+          ...(intent.incidentId === undefined
+            ? {}
+            : { subject: intent.incidentId, correlationid: intent.incidentId }),
           ...(fence === undefined ? {} : { fence }),
           ...(o.now ? { now: o.now } : {}),
         }),

@@ -14,7 +14,15 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import { createLogger } from '../../config/index.ts';
-import { choreographyMigrations, connectBus, connectEtcd, EventConsumer, LeaderElection, migrate, Publisher } from '../../choreography/index.ts';
+import {
+  choreographyMigrations,
+  connectBus,
+  connectEtcd,
+  EventConsumer,
+  LeaderElection,
+  migrate,
+  Publisher,
+} from '../../choreography/index.ts';
 import type { AgentIdentity, Bus, ConsumerDeps, Etcd3, Leadership } from '../../choreography/index.ts';
 import { createActorHandler } from './actor-handler.ts';
 import type { AgentDefinition } from './agent-definition.ts';
@@ -50,18 +58,40 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
   const startedAt = new Date().toISOString();
   let status: Heartbeat['status'] = 'starting';
 
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4, application_name: `sentinel-${def.role}` });
+  const pool = new pg.Pool({
+    connectionString: config.databaseUrl,
+    max: 4,
+    application_name: `sentinel-${def.role}`,
+  });
   pool.on('error', (err) => log.warn({ err }, 'idle PostgreSQL client failed'));
   await migrate(pool, schema, 'choreography', choreographyMigrations);
   await migrate(pool, schema, 'runtime', runtimeMigrations);
-  const bus: Bus = await connectBus({ url: config.natsUrl, namespace: config.namespace, name: `${def.role}/${instance}` });
+  const bus: Bus = await connectBus({
+    url: config.natsUrl,
+    namespace: config.namespace,
+    name: `${def.role}/${instance}`,
+  });
   const publisher = new Publisher(bus.js, bus.names);
-  const deps: ConsumerDeps = { nc: bus.nc, js: bus.js, jsm: bus.jsm, pool, names: bus.names, schema, publisher, log };
+  const deps: ConsumerDeps = {
+    nc: bus.nc,
+    js: bus.js,
+    jsm: bus.jsm,
+    pool,
+    names: bus.names,
+    schema,
+    publisher,
+    log,
+  };
   const registry = await openRegistry(bus);
 
   let election: LeaderElection | undefined;
   let etcd: Etcd3 | undefined;
-  const handler = createActorHandler({ definition: def, identity, schema, leadership: () => election?.current() });
+  const handler = createActorHandler({
+    definition: def,
+    identity,
+    schema,
+    leadership: () => election?.current(),
+  });
   let consumers: EventConsumer[] = [];
   let transition = Promise.resolve();
 
@@ -95,7 +125,14 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
 
   if (def.mode === 'singleton') {
     etcd = connectEtcd(config.etcdUrl);
-    election = new LeaderElection({ etcd, names: bus.names, role: def.role, instance, ttlS: config.leaseTtlS, log });
+    election = new LeaderElection({
+      etcd,
+      names: bus.names,
+      role: def.role,
+      instance,
+      ttlS: config.leaseTtlS,
+      log,
+    });
     status = 'standby';
     election.on({
       elected: (l) =>
@@ -143,7 +180,10 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
       heartbeatAt: new Date().toISOString(),
     });
   };
-  const heartbeats = setInterval(() => void beat().catch((err: unknown) => log.debug({ err }, 'heartbeat failed')), HEARTBEAT_MS);
+  const heartbeats = setInterval(
+    () => void beat().catch((err: unknown) => log.debug({ err }, 'heartbeat failed')),
+    HEARTBEAT_MS,
+  );
   await beat().catch(() => undefined);
   log.info({ mode: def.mode, health: health.url }, 'agent started');
 

@@ -13,14 +13,19 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export async function startHealthServer(port: number, status: () => Record<string, unknown> & { status: string }): Promise<HealthServer> {
+export async function startHealthServer(
+  port: number,
+  status: () => Record<string, unknown> & { status: string },
+): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
     } else if (path === '/healthz') {
       const body = status();
-      res.writeHead(body.status === 'stopping' ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      res
+        .writeHead(body.status === 'stopping' ? 503 : 200, { 'content-type': 'application/json' })
+        .end(JSON.stringify(body));
     } else if (path === '/metrics') {
       registry
         .metrics()

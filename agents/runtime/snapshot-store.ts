@@ -34,9 +34,19 @@ export interface StoredSnapshot {
 }
 
 /** Loads and locks an actor's snapshot for the rest of the transaction. */
-export async function loadSnapshot(tx: PoolClient, schema: string, role: string, key: string): Promise<StoredSnapshot | undefined> {
+export async function loadSnapshot(
+  tx: PoolClient,
+  schema: string,
+  role: string,
+  key: string,
+): Promise<StoredSnapshot | undefined> {
   const s = quoteSchema(schema);
-  const { rows } = await tx.query<{ version: string; state: string; snapshot: Snapshot<unknown>; fence: string | null }>(
+  const { rows } = await tx.query<{
+    version: string;
+    state: string;
+    snapshot: Snapshot<unknown>;
+    fence: string | null;
+  }>(
     `SELECT version::text, state, snapshot, fence::text FROM ${s}.actor_snapshots WHERE role = $1 AND actor_key = $2 FOR UPDATE`,
     [role, key],
   );
@@ -51,7 +61,15 @@ export async function loadSnapshot(tx: PoolClient, schema: string, role: string,
 export async function saveSnapshot(
   tx: PoolClient,
   schema: string,
-  row: { role: string; key: string; version: number; state: string; snapshot: Snapshot<unknown>; fence: string | undefined; by: string },
+  row: {
+    role: string;
+    key: string;
+    version: number;
+    state: string;
+    snapshot: Snapshot<unknown>;
+    fence: string | undefined;
+    by: string;
+  },
 ): Promise<boolean> {
   const s = quoteSchema(schema);
   const res = await tx.query(
@@ -66,11 +84,27 @@ export async function saveSnapshot(
 }
 
 /** Every snapshot of a role (for `sentinel agents --actors` and tests). */
-export async function listSnapshots(db: Pick<PoolClient, 'query'>, schema: string, role: string): Promise<(StoredSnapshot & { key: string })[]> {
+export async function listSnapshots(
+  db: Pick<PoolClient, 'query'>,
+  schema: string,
+  role: string,
+): Promise<(StoredSnapshot & { key: string })[]> {
   const s = quoteSchema(schema);
-  const { rows } = await db.query<{ actor_key: string; version: string; state: string; snapshot: Snapshot<unknown>; fence: string | null }>(
+  const { rows } = await db.query<{
+    actor_key: string;
+    version: string;
+    state: string;
+    snapshot: Snapshot<unknown>;
+    fence: string | null;
+  }>(
     `SELECT actor_key, version::text, state, snapshot, fence::text FROM ${s}.actor_snapshots WHERE role = $1 ORDER BY actor_key`,
     [role],
   );
-  return rows.map((r) => ({ key: r.actor_key, version: Number(r.version), state: r.state, snapshot: r.snapshot, fence: r.fence }));
+  return rows.map((r) => ({
+    key: r.actor_key,
+    version: Number(r.version),
+    state: r.state,
+    snapshot: r.snapshot,
+    fence: r.fence,
+  }));
 }

@@ -8,7 +8,13 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createLogger, loadConfigWith } from '../../config/index.ts';
 import type { Config, Logger } from '../../config/index.ts';
-import { choreographyMigrations, connectBus, migrate, Publisher, quoteSchema } from '../../choreography/index.ts';
+import {
+  choreographyMigrations,
+  connectBus,
+  migrate,
+  Publisher,
+  quoteSchema,
+} from '../../choreography/index.ts';
 import type { Bus, ConsumerDeps } from '../../choreography/index.ts';
 import { runtimeMigrations } from '../../agents/index.ts';
 import { stackUp } from '../../deploy/index.ts';
@@ -43,9 +49,19 @@ export async function testEnv(label: string, extra: Record<string, string> = {})
     bus,
     publisher,
     log,
-    deps: () => ({ nc: bus.nc, js: bus.js, jsm: bus.jsm, pool, names: bus.names, schema: namespace, publisher, log }),
+    deps: () => ({
+      nc: bus.nc,
+      js: bus.js,
+      jsm: bus.jsm,
+      pool,
+      names: bus.names,
+      schema: namespace,
+      publisher,
+      log,
+    }),
     async close() {
-      for (const stream of Object.values(bus.names.streams)) await bus.jsm.streams.delete(stream).catch(() => false);
+      for (const stream of Object.values(bus.names.streams))
+        await bus.jsm.streams.delete(stream).catch(() => false);
       await bus.jsm.streams.delete(`KV_${bus.names.agentsBucket}`).catch(() => false);
       await bus.close();
       await pool.query(`DROP SCHEMA IF EXISTS ${quoteSchema(namespace)} CASCADE`);
@@ -55,7 +71,11 @@ export async function testEnv(label: string, extra: Record<string, string> = {})
 }
 
 /** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 15_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

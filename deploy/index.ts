@@ -1,0 +1,16 @@
+/**
+ * The local stack of real servers (NATS, etcd, Redis, PostgreSQL): what the
+ * CLI's `stack` commands and the integration tests may use.
+ */
+export { StackError, StackErrorCode } from './errors.ts';
+export { stackUp, stackDown, stackStatus } from './stack.ts';
+export { startEtcd } from './etcd-instance.ts';
+export { silentLog } from './log.ts';
+export { serverKinds, serverPaths } from './server-definition.ts';
+export { natsMonitorPort, etcdPeerPort, portOf } from './ports.ts';
+
+export type { StackErrorOptions } from './errors.ts';
+export type { StackUpOptions, ServerStatus, ServerUpResult, ServerDownResult } from './stack.ts';
+export type { EtcdInstance, EtcdInstanceOptions } from './etcd-instance.ts';
+export type { StackLog } from './log.ts';
+export type { ServerKind, ServerPaths } from './server-definition.ts';

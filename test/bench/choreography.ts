@@ -1,0 +1,432 @@
+/**
+ * The choreography bench: how much of JetStream's own throughput survives
+ * Sentinel's path "publish → durable consumer → idempotent handler → ack",
+ * and the publish-to-handle latency at a steady 10,000 events/s.
+ *
+ * - raw: plain `js.publish(subject, bytes, { msgID })` with a window of
+ *   publishes in flight, consumed by a plain durable pull consumer (same
+ *   consumer settings as Sentinel's) that acks each message;
+ * - runtime: the same events through `Publisher.publish` (validation,
+ *   headers, Nats-Msg-Id) and an `EventConsumer` (decode + validation, one
+ *   PostgreSQL transaction per micro-batch claiming each event id, then ack)
+ *   with a handler that only counts.
+ *
+ * Each path runs in its own fresh namespace on the project's stack; both
+ * publish and consume concurrently, timed from the first publish to the last
+ * ack (raw) or the last handled event (runtime). Warm-up first, then three
+ * runs of each, alternating, medians reported.
+ */
+import { performance } from 'node:perf_hooks';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import {
+  consumerConfig,
+  createEvent,
+  encodeEvent,
+  EventConsumer,
+  quoteSchema,
+} from '../../choreography/index.ts';
+import type {
+  AgentIdentity,
+  ConsumerDeps,
+  ConsumerSpec,
+  EventHandler,
+  SentinelEvent,
+} from '../../choreography/index.ts';
+import { testEnv } from '../support/harness.ts';
+import type { TestEnv } from '../support/harness.ts';
+
+/** Events per measured throughput run (a few seconds each on 2 cores). */
+const N = 30_000;
+/** Events per warm-up run of each path. */
+const WARMUP = 5_000;
+const RUNS = 3;
+/** Publishes awaiting their ack at once, in every phase. */
+const WINDOW = 1_000;
+/** Latency phase: steady rate, warm-up and measured durations. */
+const LAT_RATE_PER_S = 10_000;
+const LAT_WARMUP_S = 1;
+const LAT_MEASURE_S = 5;
+/** The paced publisher sends what is due every this many ms (50 events at 10k/s). */
+const LAT_TICK_MS = 5;
+/** A run that has not finished after this long failed. */
+const RUN_TIMEOUT_MS = 180_000;
+
+const TYPE = 'sentinel.anomaly.detected.v1';
+const FILTER = 'anomaly.detected';
+const benchAgent: AgentIdentity = { role: 'bench', instance: 'choreography' };
+
+export interface BenchResult {
+  readonly bench: string;
+  readonly results: Record<string, number>;
+}
+
+interface ThroughputRun {
+  readonly eventsPerS: number;
+  /** Publish side alone: events/s from the first publish to the last publish ack. */
+  readonly publishPerS: number;
+  readonly seconds: number;
+  /** CPU time of this (publishing and consuming) process per event. */
+  readonly cpuUsPerEvent: number;
+  /** Runtime only: events per PostgreSQL transaction, on average. */
+  readonly meanBatch?: number;
+}
+
+function progress(line: string): void {
+  process.stderr.write(`[choreography] ${line}\n`);
+}
+
+function anomaly(i: number): SentinelEvent<typeof TYPE> {
+  const now = Date.now();
+  const service = `svc-${i % 16}`;
+  return createEvent(
+    TYPE,
+    {
+      service,
+      series: { name: 'http_request_duration_seconds', labels: { service, quantile: '0.99' } },
+      value: 1.2,
+      baseline: 0.1,
+      score: 0.8,
+      direction: 'up',
+      window: { startMs: now - 10_000, endMs: now },
+      fingerprint: `${service}:latency:${i}`,
+    },
+    benchAgent,
+  );
+}
+
+function makeEvents(n: number): SentinelEvent<typeof TYPE>[] {
+  return Array.from({ length: n }, (_, i) => anomaly(i));
+}
+
+/** Runs `send(0..n-1)` keeping at most `window` of them pending. */
+async function pipelined(n: number, window: number, send: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < n) await send(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(window, n) }, worker));
+}
+
+/** A promise resolved by `resolve()`, and rejected after `ms` with a description of where things stood. */
+function completion(ms: number, what: () => string): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = () => {
+      clearTimeout(timer);
+      res();
+    };
+    timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what()}`)), ms);
+  });
+  return { promise, resolve };
+}
+
+/** Logger for the consumer: warnings to stderr, so stdout stays the report. */
+function stderrLogger(): Logger {
+  return pino({ level: 'warn', base: { bench: 'choreography' } }, pino.destination(2));
+}
+
+/** Fresh state for a run: an empty events stream and an empty claims table. */
+async function reset(env: TestEnv): Promise<void> {
+  await env.bus.jsm.streams.purge(env.bus.names.streams.events);
+  await env.pool.query(`TRUNCATE ${quoteSchema(env.bus.names.namespace)}.processed_events`);
+}
+
+function spec(durable: string): ConsumerSpec {
+  return { durable, stream: 'events', filter: FILTER };
+}
+
+async function rawRun(env: TestEnv, n: number, tag: string): Promise<ThroughputRun> {
+  const { js, jsm, names } = env.bus;
+  const stream = names.streams.events;
+  await reset(env);
+  const s = spec(`raw_${tag}`);
+  // The same consumer settings Sentinel's consumers get (explicit ack, max ack pending, ack wait).
+  await jsm.consumers.add(stream, consumerConfig(names, s));
+  const consumer = await js.consumers.get(stream, s.durable);
+  const messages = await consumer.consume({ max_messages: 512 });
+  const events = makeEvents(n);
+  const subject = names.subjectOf(TYPE);
+
+  let acked = 0;
+  let tEnd = 0;
+  const done = completion(RUN_TIMEOUT_MS, () => `raw run ${tag}: ${acked}/${n} acked`);
+  const consuming = (async () => {
+    for await (const m of messages) {
+      m.ack();
+      if (++acked === n) {
+        tEnd = performance.now();
+        done.resolve();
+      }
+    }
+  })();
+
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await pipelined(n, WINDOW, async (i) => {
+    const e = events[i] as SentinelEvent;
+    await js.publish(subject, encodeEvent(e), { msgID: e.id });
+  });
+  const tPublished = performance.now();
+  await done.promise;
+  const cpu = process.cpuUsage(cpu0);
+  await messages.close();
+  await consuming;
+  await jsm.consumers.delete(stream, s.durable);
+  const seconds = (tEnd - t0) / 1000;
+  return {
+    eventsPerS: n / seconds,
+    publishPerS: n / ((tPublished - t0) / 1000),
+    seconds,
+    cpuUsPerEvent: (cpu.user + cpu.system) / n,
+  };
+}
+
+/** A deps object whose consumer logs to stderr. */
+function depsOf(env: TestEnv, log: Logger): ConsumerDeps {
+  return { ...env.deps(), log };
+}
+
+/**
+ * Counts transactions: every handler call of one batch runs in one macrotask
+ * (the handler resolves at once), and batches are separated by PostgreSQL
+ * round trips, so a handler call with no batch open starts a new one.
+ */
+function batchCounter(): { readonly seen: () => void; readonly batches: () => number } {
+  let open = false;
+  let batches = 0;
+  return {
+    seen() {
+      if (open) return;
+      open = true;
+      batches++;
+      setImmediate(() => (open = false));
+    },
+    batches: () => batches,
+  };
+}
+
+async function runtimeRun(env: TestEnv, log: Logger, n: number, tag: string): Promise<ThroughputRun> {
+  await reset(env);
+  const events = makeEvents(n);
+  let handled = 0;
+  let tEnd = 0;
+  const batches = batchCounter();
+  const done = completion(RUN_TIMEOUT_MS, () => `runtime run ${tag}: ${handled}/${n} handled`);
+  const handler: EventHandler = () => {
+    batches.seen();
+    if (++handled === n) {
+      tEnd = performance.now();
+      done.resolve();
+    }
+    return Promise.resolve();
+  };
+  const s = spec(`rt_${tag}`);
+  const consumer = new EventConsumer(depsOf(env, log), s, handler);
+  await consumer.start();
+
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await pipelined(n, WINDOW, (i) => env.publisher.publish(events[i] as SentinelEvent));
+  const tPublished = performance.now();
+  await done.promise;
+  const cpu = process.cpuUsage(cpu0);
+  await consumer.stop();
+  await env.bus.jsm.consumers.delete(env.bus.names.streams.events, s.durable);
+  const seconds = (tEnd - t0) / 1000;
+  return {
+    eventsPerS: n / seconds,
+    publishPerS: n / ((tPublished - t0) / 1000),
+    seconds,
+    cpuUsPerEvent: (cpu.user + cpu.system) / n,
+    meanBatch: handled / Math.max(1, batches.batches()),
+  };
+}
+
+interface LatencyRun {
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly samples: number;
+  /** Events sent per second during the measured window. */
+  readonly achievedRatePerS: number;
+  /** Events handled per second during the measured window. */
+  readonly handledRatePerS: number;
+  readonly meanBatch: number;
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+/**
+ * A paced publisher holding LAT_RATE_PER_S (what is due is sent every
+ * LAT_TICK_MS, at most WINDOW awaiting acks) through the runtime path; each
+ * event's latency is the time its handler sees it minus the time just before
+ * `Publisher.publish` was called, both read from this process's monotonic clock.
+ */
+async function latencyRun(env: TestEnv, log: Logger, tag: string): Promise<LatencyRun> {
+  await reset(env);
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  const total = LAT_RATE_PER_S * (LAT_WARMUP_S + LAT_MEASURE_S);
+  let handled = 0;
+  let handledInWindow = 0;
+  let t0 = 0;
+  let measureFrom = Infinity;
+  let measureTo = Infinity;
+  const batches = batchCounter();
+  const done = completion(RUN_TIMEOUT_MS, () => `latency run ${tag}: ${handled}/${total} handled`);
+  const handler: EventHandler = (event) => {
+    const now = performance.now();
+    batches.seen();
+    const sent = sentAt.get(event.id);
+    if (sent !== undefined) {
+      sentAt.delete(event.id);
+      if (sent >= measureFrom && sent < measureTo) latencies.push(now - sent);
+    }
+    if (now >= measureFrom && now < measureTo) handledInWindow++;
+    if (++handled === total) done.resolve();
+    return Promise.resolve();
+  };
+  const s = spec(`lat_${tag}`);
+  const consumer = new EventConsumer(depsOf(env, log), s, handler);
+  await consumer.start();
+
+  let sent = 0;
+  let sentInWindow = 0;
+  let inFlight = 0;
+  let publishError: unknown;
+  t0 = performance.now();
+  measureFrom = t0 + LAT_WARMUP_S * 1000;
+  measureTo = measureFrom + LAT_MEASURE_S * 1000;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = performance.now();
+      const due = Math.min(total, Math.floor(((now - t0) / 1000) * LAT_RATE_PER_S));
+      while (sent < due && inFlight < WINDOW && publishError === undefined) {
+        const e = anomaly(sent);
+        const at = performance.now();
+        sentAt.set(e.id, at);
+        if (at >= measureFrom && at < measureTo) sentInWindow++;
+        sent++;
+        inFlight++;
+        env.publisher.publish(e).then(
+          () => inFlight--,
+          (err: unknown) => (publishError = err),
+        );
+      }
+      if (sent >= total || publishError !== undefined) {
+        clearInterval(timer);
+        resolve();
+      }
+    };
+    const timer = setInterval(tick, LAT_TICK_MS);
+  });
+  if (publishError !== undefined)
+    throw publishError instanceof Error ? publishError : new Error('publish failed', { cause: publishError });
+  await done.promise;
+  await consumer.stop();
+  await env.bus.jsm.consumers.delete(env.bus.names.streams.events, s.durable);
+  latencies.sort((a, b) => a - b);
+  return {
+    p50Ms: quantile(latencies, 0.5),
+    p90Ms: quantile(latencies, 0.9),
+    p99Ms: quantile(latencies, 0.99),
+    maxMs: latencies.at(-1) ?? NaN,
+    samples: latencies.length,
+    achievedRatePerS: sentInWindow / LAT_MEASURE_S,
+    handledRatePerS: handledInWindow / LAT_MEASURE_S,
+    meanBatch: handled / Math.max(1, batches.batches()),
+  };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+const round = (v: number, digits = 0): number => {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+};
+
+function describeRun(r: ThroughputRun): string {
+  const batch = r.meanBatch === undefined ? '' : `, ${r.meanBatch.toFixed(1)} events/transaction`;
+  return `${Math.round(r.eventsPerS)} events/s in ${r.seconds.toFixed(2)} s (publish side ${Math.round(r.publishPerS)}/s, ${r.cpuUsPerEvent.toFixed(0)} µs CPU/event here${batch})`;
+}
+
+export async function run(): Promise<BenchResult> {
+  const started = performance.now();
+  progress('bringing up the stack and two fresh namespaces');
+  const log = stderrLogger();
+  const rawEnv = await testEnv('benchraw');
+  let rtEnv: TestEnv | undefined;
+  try {
+    rtEnv = await testEnv('benchrt');
+    progress(`warm-up: ${WARMUP} events through each path`);
+    progress(`  raw warm-up: ${describeRun(await rawRun(rawEnv, WARMUP, 'w'))}`);
+    progress(`  runtime warm-up: ${describeRun(await runtimeRun(rtEnv, log, WARMUP, 'w'))}`);
+
+    const raw: ThroughputRun[] = [];
+    const rt: ThroughputRun[] = [];
+    for (let i = 1; i <= RUNS; i++) {
+      const r = await rawRun(rawEnv, N, String(i));
+      raw.push(r);
+      progress(`raw run ${i}/${RUNS}: ${describeRun(r)}`);
+      const t = await runtimeRun(rtEnv, log, N, String(i));
+      rt.push(t);
+      progress(`runtime run ${i}/${RUNS}: ${describeRun(t)}`);
+    }
+
+    progress(
+      `latency: ${LAT_RATE_PER_S}/s through the runtime path, ${LAT_WARMUP_S} s warm-up + ${LAT_MEASURE_S} s measured`,
+    );
+    const lat = await latencyRun(rtEnv, log, '1');
+    progress(
+      `latency: p50 ${lat.p50Ms.toFixed(2)} ms, p90 ${lat.p90Ms.toFixed(2)} ms, p99 ${lat.p99Ms.toFixed(2)} ms, max ${lat.maxMs.toFixed(2)} ms over ${lat.samples} events; sent ${Math.round(lat.achievedRatePerS)}/s, handled ${Math.round(lat.handledRatePerS)}/s, ${lat.meanBatch.toFixed(1)} events/transaction`,
+    );
+
+    const rawPerS = median(raw.map((r) => r.eventsPerS));
+    const rtPerS = median(rt.map((r) => r.eventsPerS));
+    const results: Record<string, number> = {
+      runtime_events_per_s: round(rtPerS),
+      raw_events_per_s: round(rawPerS),
+      ratio_to_raw: round(rtPerS / rawPerS, 3),
+      p50_ms: round(lat.p50Ms, 2),
+      p99_ms: round(lat.p99Ms, 2),
+      p90_ms: round(lat.p90Ms, 2),
+      max_ms: round(lat.maxMs, 2),
+      achieved_rate_per_s: round(lat.achievedRatePerS),
+      handled_rate_per_s: round(lat.handledRatePerS),
+      latency_events: lat.samples,
+      runtime_publish_per_s: round(median(rt.map((r) => r.publishPerS))),
+      raw_publish_per_s: round(median(raw.map((r) => r.publishPerS))),
+      runtime_cpu_us_per_event: round(median(rt.map((r) => r.cpuUsPerEvent)), 1),
+      raw_cpu_us_per_event: round(median(raw.map((r) => r.cpuUsPerEvent)), 1),
+      runtime_events_per_transaction: round(median(rt.map((r) => r.meanBatch ?? 0)), 1),
+      latency_events_per_transaction: round(lat.meanBatch, 1),
+      events_per_run: N,
+      runs: RUNS,
+      bench_duration_s: 0,
+    };
+    results.bench_duration_s = round((performance.now() - started) / 1000, 1);
+    return { bench: 'choreography', results };
+  } finally {
+    progress('closing namespaces');
+    await rawEnv
+      .close()
+      .catch((err: unknown) => progress(`closing the raw namespace failed: ${String(err)}`));
+    await rtEnv
+      ?.close()
+      .catch((err: unknown) => progress(`closing the runtime namespace failed: ${String(err)}`));
+    log.flush();
+  }
+}

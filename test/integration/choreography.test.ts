@@ -1,0 +1,343 @@
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { childEnv } from '../../config/index.ts';
+import {
+  createEvent,
+  deadLetterSchema,
+  EventConsumer,
+  fenceRefusals,
+  NonRetryableError,
+  quoteSchema,
+  encodeEvent,
+} from '../../choreography/index.ts';
+import type { DeadLetter, SentinelEvent } from '../../choreography/index.ts';
+import { anomaly } from '../support/events.ts';
+import { eventually, testEnv } from '../support/harness.ts';
+import type { TestEnv } from '../support/harness.ts';
+
+let env: TestEnv;
+before(async () => {
+  env = await testEnv('choreo');
+  await env.pool.query(
+    `CREATE TABLE ${quoteSchema(env.config.namespace)}.effects (event_id text NOT NULL, replica text NOT NULL)`,
+  );
+});
+after(async () => env.close());
+
+async function deadLetters(consumer: string): Promise<DeadLetter[]> {
+  const { bus } = env;
+  const info = await bus.jsm.streams.info(bus.names.streams.deadLetter);
+  const out: DeadLetter[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await bus.jsm.streams.getMessage(bus.names.streams.deadLetter, { seq }).catch(() => null);
+    if (m && m.subject === bus.names.deadLetterSubject(consumer)) out.push(deadLetterSchema.parse(m.json()));
+  }
+  return out;
+}
+
+function spawnReplica(durable: string, replica: string, crashOn?: string): ChildProcess {
+  return spawn(
+    process.execPath,
+    ['test/fixtures/effect-consumer.ts', durable, replica, ...(crashOn ? [crashOn] : [])],
+    {
+      env: childEnv(env.env),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+}
+
+async function ready(child: ChildProcess): Promise<void> {
+  const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
+  assert.match(chunk.toString(), /ready/);
+}
+
+describe('choreography against the real NATS and PostgreSQL', () => {
+  test('publisher - an event published twice with the same id is stored once', async () => {
+    const e = anomaly('checkout');
+    const first = await env.publisher.publish(e);
+    const second = await env.publisher.publish(e);
+    assert.equal(first.duplicate, false);
+    assert.equal(second.duplicate, true);
+    assert.equal(second.seq, first.seq);
+    const info = await env.bus.jsm.streams.info(env.bus.names.streams.events);
+    assert.equal(info.state.messages, 1);
+  });
+
+  test('consumer - a replica killed before acking: another replica gets the event and the side effect happens once', async () => {
+    const durable = 'effects-crash';
+    const events = Array.from({ length: 20 }, (_, i) => anomaly(`svc-${i % 3}`));
+    const victim = events[7]!;
+    const a = spawnReplica(durable, 'a', victim.id);
+    await ready(a);
+    const exited = once(a, 'exit');
+    for (const e of events) await env.publisher.publish(e);
+    const [, signal] = (await exited) as [number | null, string | null];
+    assert.equal(signal, 'SIGKILL', 'replica a died mid-event');
+    const b = spawnReplica(durable, 'b');
+    await ready(b);
+    try {
+      const s = quoteSchema(env.config.namespace);
+      const rows = await eventually(
+        async () => {
+          const { rows } = await env.pool.query<{ event_id: string; replica: string }>(
+            `SELECT event_id, replica FROM ${s}.effects`,
+          );
+          return rows.length >= events.length ? rows : undefined;
+        },
+        20_000,
+        'every effect',
+      );
+      await new Promise((r) => setTimeout(r, 1500)); // any duplicate would show up by now (redelivery after 1 s)
+      const { rows: all } = await env.pool.query<{ event_id: string; replica: string }>(
+        `SELECT event_id, replica FROM ${s}.effects`,
+      );
+      assert.equal(all.length, events.length, 'each side effect exactly once');
+      assert.deepEqual(new Set(all.map((r) => r.event_id)), new Set(events.map((e) => e.id)));
+      assert.equal(
+        rows.find((r) => r.event_id === victim.id)?.replica,
+        'b',
+        'the event the victim died on was handled by the other replica',
+      );
+    } finally {
+      b.kill('SIGTERM');
+      await once(b, 'exit');
+    }
+  });
+
+  test('consumer - a message that fails its schema goes to the dead-letter subject with the reason, unhandled', async () => {
+    const durable = 'schema-check';
+    let handled = 0;
+    const c = new EventConsumer(env.deps(), { durable, stream: 'events', filter: 'incident.*' }, async () => {
+      handled++;
+    });
+    await c.start();
+    try {
+      const subject = env.bus.names.subjectOf('sentinel.incident.opened.v1');
+      await env.bus.js.publish(subject, 'this is not json', { msgID: 'garbage-1' });
+      const good = createEvent(
+        'sentinel.incident.opened.v1',
+        {
+          incidentId: 'inc-1',
+          fingerprint: 'f',
+          services: ['checkout'],
+          severity: 'warning',
+          title: 't',
+          signals: 1,
+        },
+        { role: 'correlator', instance: 'x' },
+      );
+      const bad = { ...good, id: 'bad-data-1', data: { ...good.data, services: [] } };
+      await env.bus.js.publish(subject, JSON.stringify(bad), { msgID: bad.id });
+      const letters = await eventually(
+        async () => {
+          const l = await deadLetters(durable);
+          return l.length >= 2 ? l : undefined;
+        },
+        10_000,
+        'two dead letters',
+      );
+      assert.equal(handled, 0);
+      assert.deepEqual(
+        letters.map((l) => l.reason),
+        ['invalid', 'invalid'],
+      );
+      assert.match(letters[0]!.error, /not UTF-8 JSON/);
+      assert.equal(letters[0]!.payload, 'this is not json');
+      assert.match(letters[1]!.error, /services/);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  test('consumer - a handler that keeps failing is dead-lettered after the configured attempts, not retried forever', async () => {
+    const durable = 'always-fails';
+    const attempts: number[] = [];
+    const c = new EventConsumer(
+      env.deps(),
+      {
+        durable,
+        stream: 'events',
+        filter: 'anomaly.detected',
+        maxDeliver: 3,
+        backoffMs: [200, 200],
+        deliverNewOnly: true,
+      },
+      async (_e, ctx) => {
+        attempts.push(ctx.deliveryCount);
+        throw new Error('downstream unavailable');
+      },
+    );
+    await c.start();
+    try {
+      const e = anomaly('payments');
+      await env.publisher.publish(e);
+      const letters = await eventually(
+        async () => (await deadLetters(durable)).find((l) => l.eventId === e.id),
+        15_000,
+        'dead letter',
+      );
+      assert.equal(letters.reason, 'attempts_exhausted');
+      assert.equal(letters.deliveryCount, 3);
+      assert.match(letters.error, /downstream unavailable/);
+      await new Promise((r) => setTimeout(r, 800));
+      assert.deepEqual(attempts, [1, 2, 3]);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  test('consumer - a non-retryable failure is dead-lettered at the first attempt', async () => {
+    const durable = 'non-retryable';
+    let calls = 0;
+    const c = new EventConsumer(
+      env.deps(),
+      { durable, stream: 'events', filter: 'anomaly.detected', deliverNewOnly: true },
+      async () => {
+        calls++;
+        throw new NonRetryableError('unknown service');
+      },
+    );
+    await c.start();
+    try {
+      const e = anomaly('frontend');
+      await env.publisher.publish(e);
+      const letter = await eventually(
+        async () => (await deadLetters(durable)).find((l) => l.eventId === e.id),
+        10_000,
+        'dead letter',
+      );
+      assert.equal(letter.reason, 'non_retryable');
+      assert.equal(calls >= 1, true);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  test('consumer - an event fenced by an older leader than one already seen is refused and the refusal recorded', async () => {
+    const durable = 'fenced';
+    const seen: string[] = [];
+    const c = new EventConsumer(
+      env.deps(),
+      { durable, stream: 'events', filter: 'incident.*' },
+      async (e) => {
+        seen.push(`${e.fence}`);
+      },
+    );
+    await c.start();
+    try {
+      const mk = (fence: string) =>
+        createEvent(
+          'sentinel.incident.updated.v1',
+          { incidentId: 'inc-9', services: ['checkout'], severity: 'warning', signals: 2, reason: 'r' },
+          { role: 'correlator', instance: `leader-${fence}` },
+          { fence },
+        );
+      const stale = mk('41');
+      for (const e of [mk('41'), mk('57'), stale, mk('57')]) await env.publisher.publish(e);
+      await eventually(() => (seen.length >= 3 ? true : undefined), 10_000, 'handled events');
+      const refusals = await eventually(async () => {
+        const r = await fenceRefusals(env.pool, env.config.namespace, 'correlator');
+        return r.length >= 1 ? r : undefined;
+      });
+      assert.deepEqual(seen, ['41', '57', '57']);
+      assert.equal(refusals.length, 1);
+      assert.deepEqual(
+        { fence: refusals[0]!.fence, newest: refusals[0]!.newest, eventId: refusals[0]!.eventId },
+        { fence: '41', newest: '57', eventId: stale.id },
+      );
+    } finally {
+      await c.stop();
+    }
+  });
+
+  test('consumer - what a handler emits is published only when its transaction commits', async () => {
+    const durable = 'emitter';
+    let fail = true;
+    const c = new EventConsumer(
+      env.deps(),
+      {
+        durable,
+        stream: 'events',
+        filter: 'anomaly.detected',
+        backoffMs: [200, 200, 200],
+        deliverNewOnly: true,
+      },
+      async (e, ctx) => {
+        ctx.publish(
+          createEvent(
+            'sentinel.incident.opened.v1',
+            {
+              incidentId: `inc-${e.id}`,
+              fingerprint: 'f',
+              services: ['db'],
+              severity: 'critical',
+              title: 't',
+              signals: 1,
+            },
+            { role: 'correlator', instance: 'e' },
+            { cause: e, id: `out-${e.id}` },
+          ),
+        );
+        if (fail) {
+          fail = false;
+          throw new Error('fails after emitting');
+        }
+      },
+    );
+    const subjectCount = async () =>
+      (
+        await env.bus.jsm.streams.info(env.bus.names.streams.events, {
+          subjects_filter: env.bus.names.subjectOf('sentinel.incident.opened.v1'),
+        })
+      ).state.subjects?.[env.bus.names.subjectOf('sentinel.incident.opened.v1')] ?? 0;
+    const before = await subjectCount();
+    await c.start();
+    try {
+      const e = anomaly('db');
+      await env.publisher.publish(e);
+      const subject = env.bus.names.subjectOf('sentinel.incident.opened.v1');
+      const stored = await eventually(
+        async () => {
+          const m = await env.bus.jsm.streams
+            .getMessage(env.bus.names.streams.events, { last_by_subj: subject })
+            .catch(() => null);
+          return m?.json<SentinelEvent>().causationid === e.id ? m : undefined;
+        },
+        10_000,
+        'emitted event',
+      );
+      const out = stored.json<SentinelEvent>();
+      assert.equal(out.id, `out-${e.id}`);
+      assert.equal(out.causationid, e.id);
+      await new Promise((r) => setTimeout(r, 300));
+      const after = await env.bus.jsm.streams.info(env.bus.names.streams.events, {
+        subjects_filter: subject,
+      });
+      assert.equal(
+        after.state.subjects?.[subject],
+        before + 1,
+        'the failed attempt leaked nothing: one emitted event in all',
+      );
+    } finally {
+      await c.stop();
+    }
+  });
+
+  test('envelope - an event larger than the wire limit is refused before publishing', async () => {
+    const e = anomaly('checkout');
+    const huge = {
+      ...e,
+      data: {
+        ...e.data,
+        series: {
+          name: 'x',
+          labels: Object.fromEntries(Array.from({ length: 1100 }, (_, i) => [`l${i}`, 'v'.repeat(1000)])),
+        },
+      },
+    };
+    await assert.rejects(env.publisher.publish(huge as SentinelEvent), /exceeds/);
+  });
+});
