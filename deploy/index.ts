@@ -14,3 +14,7 @@ export type { StackUpOptions, ServerStatus, ServerUpResult, ServerDownResult } f
 export type { EtcdInstance, EtcdInstanceOptions } from './etcd-instance.ts';
 export type { StackLog } from './log.ts';
 export type { ServerKind, ServerPaths } from './server-definition.ts';
+export { swarmUp, swarmDown, swarmStatus } from './swarm.ts';
+export { Supervisor } from './supervisor.ts';
+export type { SwarmStatus } from './swarm.ts';
+export type { ChildSpec, SupervisedChild } from './supervisor.ts';

@@ -24,11 +24,13 @@ import {
   createEvent,
   encodeEvent,
   EventConsumer,
+  eventsHandled,
   quoteSchema,
 } from '../../choreography/index.ts';
 import type {
   AgentIdentity,
   ConsumerDeps,
+  ConsumerOutcome,
   ConsumerSpec,
   EventHandler,
   SentinelEvent,
@@ -70,6 +72,8 @@ interface ThroughputRun {
   readonly cpuUsPerEvent: number;
   /** Runtime only: events per PostgreSQL transaction, on average. */
   readonly meanBatch?: number;
+  /** Runtime only: deliveries found already claimed (redelivered after the ack wait). */
+  readonly redelivered?: number;
 }
 
 function progress(line: string): void {
@@ -225,6 +229,7 @@ async function runtimeRun(env: TestEnv, log: Logger, n: number, tag: string): Pr
   const s = spec(`rt_${tag}`);
   const consumer = new EventConsumer(depsOf(env, log), s, handler);
   await consumer.start();
+  const duplicates0 = await outcomeCount(s.durable, 'duplicate');
 
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -232,6 +237,7 @@ async function runtimeRun(env: TestEnv, log: Logger, n: number, tag: string): Pr
   const tPublished = performance.now();
   await done.promise;
   const cpu = process.cpuUsage(cpu0);
+  const redelivered = (await outcomeCount(s.durable, 'duplicate')) - duplicates0;
   await consumer.stop();
   await env.bus.jsm.consumers.delete(env.bus.names.streams.events, s.durable);
   const seconds = (tEnd - t0) / 1000;
@@ -241,6 +247,7 @@ async function runtimeRun(env: TestEnv, log: Logger, n: number, tag: string): Pr
     seconds,
     cpuUsPerEvent: (cpu.user + cpu.system) / n,
     meanBatch: handled / Math.max(1, batches.batches()),
+    redelivered,
   };
 }
 
@@ -255,6 +262,10 @@ interface LatencyRun {
   /** Events handled per second during the measured window. */
   readonly handledRatePerS: number;
   readonly meanBatch: number;
+  /** Deliveries the consumer found already claimed (redeliveries after the ack wait). */
+  readonly redelivered: number;
+  /** Seconds from the last send to the last event handled. */
+  readonly drainS: number;
 }
 
 function quantile(sorted: readonly number[], q: number): number {
@@ -264,72 +275,94 @@ function quantile(sorted: readonly number[], q: number): number {
 }
 
 /**
- * A paced publisher holding LAT_RATE_PER_S (what is due is sent every
- * LAT_TICK_MS, at most WINDOW awaiting acks) through the runtime path; each
- * event's latency is the time its handler sees it minus the time just before
- * `Publisher.publish` was called, both read from this process's monotonic clock.
+ * A paced publisher aiming at LAT_RATE_PER_S through the runtime path: every
+ * LAT_TICK_MS it sends what is due, in bursts of at most two ticks' worth and
+ * with at most WINDOW publishes awaiting their ack, so a process that falls
+ * behind sends less (see the achieved rate) rather than starving its own
+ * consumer with catch-up bursts. Events are created beforehand; each one's
+ * latency is the time its handler sees it minus the time just before
+ * `Publisher.publish` was called, both on this process's monotonic clock.
  */
 async function latencyRun(env: TestEnv, log: Logger, tag: string): Promise<LatencyRun> {
   await reset(env);
+  const durationMs = (LAT_WARMUP_S + LAT_MEASURE_S) * 1000;
+  const maxBurst = Math.max(1, Math.round((2 * LAT_RATE_PER_S * LAT_TICK_MS) / 1000));
+  // Enough for the whole phase at the target rate, plus slack for timer catch-up.
+  const events = makeEvents(Math.ceil(LAT_RATE_PER_S * (durationMs / 1000) * 1.05));
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
-  const total = LAT_RATE_PER_S * (LAT_WARMUP_S + LAT_MEASURE_S);
   let handled = 0;
   let handledInWindow = 0;
-  let t0 = 0;
+  let sent = 0;
+  let publishing = true;
+  let tLastHandled = 0;
   let measureFrom = Infinity;
   let measureTo = Infinity;
   const batches = batchCounter();
-  const done = completion(RUN_TIMEOUT_MS, () => `latency run ${tag}: ${handled}/${total} handled`);
+  const done = completion(RUN_TIMEOUT_MS, () => `latency run ${tag}: ${handled}/${sent} handled`);
   const handler: EventHandler = (event) => {
     const now = performance.now();
     batches.seen();
-    const sent = sentAt.get(event.id);
-    if (sent !== undefined) {
+    const at = sentAt.get(event.id);
+    if (at !== undefined) {
       sentAt.delete(event.id);
-      if (sent >= measureFrom && sent < measureTo) latencies.push(now - sent);
+      if (at >= measureFrom && at < measureTo) latencies.push(now - at);
     }
     if (now >= measureFrom && now < measureTo) handledInWindow++;
-    if (++handled === total) done.resolve();
+    handled++;
+    tLastHandled = now;
+    if (!publishing && handled === sent) done.resolve();
     return Promise.resolve();
   };
   const s = spec(`lat_${tag}`);
   const consumer = new EventConsumer(depsOf(env, log), s, handler);
   await consumer.start();
+  const duplicates0 = await outcomeCount(s.durable, 'duplicate');
 
-  let sent = 0;
   let sentInWindow = 0;
   let inFlight = 0;
   let publishError: unknown;
-  t0 = performance.now();
+  const t0 = performance.now();
   measureFrom = t0 + LAT_WARMUP_S * 1000;
   measureTo = measureFrom + LAT_MEASURE_S * 1000;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now();
-      const due = Math.min(total, Math.floor(((now - t0) / 1000) * LAT_RATE_PER_S));
-      while (sent < due && inFlight < WINDOW && publishError === undefined) {
-        const e = anomaly(sent);
+      const due = Math.min(events.length, Math.floor(((now - t0) / 1000) * LAT_RATE_PER_S));
+      let burst = 0;
+      while (
+        sent < due &&
+        burst < maxBurst &&
+        inFlight < WINDOW &&
+        publishError === undefined &&
+        now - t0 < durationMs
+      ) {
+        const e = events[sent] as SentinelEvent;
         const at = performance.now();
         sentAt.set(e.id, at);
         if (at >= measureFrom && at < measureTo) sentInWindow++;
         sent++;
+        burst++;
         inFlight++;
         env.publisher.publish(e).then(
           () => inFlight--,
           (err: unknown) => (publishError = err),
         );
       }
-      if (sent >= total || publishError !== undefined) {
+      if (now - t0 >= durationMs || sent >= events.length || publishError !== undefined) {
         clearInterval(timer);
         resolve();
       }
     };
     const timer = setInterval(tick, LAT_TICK_MS);
   });
+  publishing = false;
+  const tLastSent = performance.now();
   if (publishError !== undefined)
     throw publishError instanceof Error ? publishError : new Error('publish failed', { cause: publishError });
+  if (handled === sent) done.resolve();
   await done.promise;
+  const redelivered = (await outcomeCount(s.durable, 'duplicate')) - duplicates0;
   await consumer.stop();
   await env.bus.jsm.consumers.delete(env.bus.names.streams.events, s.durable);
   latencies.sort((a, b) => a - b);
@@ -342,7 +375,17 @@ async function latencyRun(env: TestEnv, log: Logger, tag: string): Promise<Laten
     achievedRatePerS: sentInWindow / LAT_MEASURE_S,
     handledRatePerS: handledInWindow / LAT_MEASURE_S,
     meanBatch: handled / Math.max(1, batches.batches()),
+    redelivered,
+    drainS: Math.max(0, tLastHandled - tLastSent) / 1000,
   };
+}
+
+/** How many deliveries a consumer has settled with an outcome, from the choreography's own counter. */
+async function outcomeCount(consumer: string, outcome: ConsumerOutcome): Promise<number> {
+  const metric = await eventsHandled.get();
+  return metric.values
+    .filter((v) => v.labels.consumer === consumer && v.labels.outcome === outcome)
+    .reduce((sum, v) => sum + v.value, 0);
 }
 
 function median(values: readonly number[]): number {
@@ -359,7 +402,10 @@ const round = (v: number, digits = 0): number => {
 };
 
 function describeRun(r: ThroughputRun): string {
-  const batch = r.meanBatch === undefined ? '' : `, ${r.meanBatch.toFixed(1)} events/transaction`;
+  const batch =
+    r.meanBatch === undefined
+      ? ''
+      : `, ${r.meanBatch.toFixed(1)} events/transaction, ${r.redelivered ?? 0} redelivered`;
   return `${Math.round(r.eventsPerS)} events/s in ${r.seconds.toFixed(2)} s (publish side ${Math.round(r.publishPerS)}/s, ${r.cpuUsPerEvent.toFixed(0)} µs CPU/event here${batch})`;
 }
 
@@ -391,7 +437,7 @@ export async function run(): Promise<BenchResult> {
     );
     const lat = await latencyRun(rtEnv, log, '1');
     progress(
-      `latency: p50 ${lat.p50Ms.toFixed(2)} ms, p90 ${lat.p90Ms.toFixed(2)} ms, p99 ${lat.p99Ms.toFixed(2)} ms, max ${lat.maxMs.toFixed(2)} ms over ${lat.samples} events; sent ${Math.round(lat.achievedRatePerS)}/s, handled ${Math.round(lat.handledRatePerS)}/s, ${lat.meanBatch.toFixed(1)} events/transaction`,
+      `latency: p50 ${lat.p50Ms.toFixed(2)} ms, p90 ${lat.p90Ms.toFixed(2)} ms, p99 ${lat.p99Ms.toFixed(2)} ms, max ${lat.maxMs.toFixed(2)} ms over ${lat.samples} events; sent ${Math.round(lat.achievedRatePerS)}/s, handled ${Math.round(lat.handledRatePerS)}/s, ${lat.meanBatch.toFixed(1)} events/transaction, ${lat.redelivered} redelivered, drained ${lat.drainS.toFixed(2)} s after the last send`,
     );
 
     const rawPerS = median(raw.map((r) => r.eventsPerS));
@@ -412,7 +458,10 @@ export async function run(): Promise<BenchResult> {
       runtime_cpu_us_per_event: round(median(rt.map((r) => r.cpuUsPerEvent)), 1),
       raw_cpu_us_per_event: round(median(raw.map((r) => r.cpuUsPerEvent)), 1),
       runtime_events_per_transaction: round(median(rt.map((r) => r.meanBatch ?? 0)), 1),
+      runtime_redelivered: median(rt.map((r) => r.redelivered ?? 0)),
       latency_events_per_transaction: round(lat.meanBatch, 1),
+      latency_redelivered: lat.redelivered,
+      latency_drain_s: round(lat.drainS, 2),
       events_per_run: N,
       runs: RUNS,
       bench_duration_s: 0,

@@ -11,7 +11,6 @@ import {
   fenceRefusals,
   NonRetryableError,
   quoteSchema,
-  encodeEvent,
 } from '../../choreography/index.ts';
 import type { DeadLetter, SentinelEvent } from '../../choreography/index.ts';
 import { anomaly } from '../support/events.ts';
@@ -338,6 +337,6 @@ describe('choreography against the real NATS and PostgreSQL', () => {
         },
       },
     };
-    await assert.rejects(env.publisher.publish(huge as SentinelEvent), /exceeds/);
+    await assert.rejects(env.publisher.publish(huge), /exceeds/);
   });
 });

@@ -1,0 +1,161 @@
+/**
+ * `sentinel`: the one entry point for people.
+ *   sentinel up | down               the stack and the swarm
+ *   sentinel stack up|down|status    only the servers
+ *   sentinel agents [--json]         every running agent: role, instance, leader/standby, lag, heartbeat
+ */
+import { Command } from 'commander';
+import { loadConfig, ConfigError } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
+import {
+  stackDown,
+  stackStatus,
+  stackUp,
+  swarmDown,
+  swarmStatus,
+  swarmUp,
+  StackError,
+} from '../deploy/index.ts';
+import type { StackLog } from '../deploy/index.ts';
+import { connectBus } from '../choreography/index.ts';
+import { listAgents, openRegistry } from '../agents/index.ts';
+import type { Heartbeat } from '../agents/index.ts';
+
+const say: StackLog = {
+  info: (msg: string) => process.stderr.write(`${msg}\n`),
+  warn: (msg: string) => process.stderr.write(`warning: ${msg}\n`),
+};
+
+function config(): Config {
+  return loadConfig();
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+async function printStack(c: Config): Promise<void> {
+  const status = await stackStatus(c);
+  process.stdout.write(
+    table([
+      ['SERVER', 'MODE', 'PID', 'ANSWERING', 'URL'],
+      ...status.map((s) => [s.name, s.mode, String(s.pid ?? '-'), s.answering ? 'yes' : 'NO', s.url]),
+    ]) + '\n',
+  );
+}
+
+async function agents(c: Config): Promise<Heartbeat[]> {
+  const bus = await connectBus({ url: c.natsUrl, namespace: c.namespace, name: 'cli', ensureStreams: false });
+  try {
+    return await listAgents(await openRegistry(bus));
+  } finally {
+    await bus.close();
+  }
+}
+
+function printAgents(list: Heartbeat[]): void {
+  const now = Date.now();
+  const rows = list.map((a) => [
+    a.role,
+    a.instance,
+    a.mode === 'singleton' ? a.status : a.status,
+    a.fence ?? '-',
+    String(Object.values(a.lag).reduce((x, y) => x + Math.max(0, y), 0)),
+    `${((now - Date.parse(a.heartbeatAt)) / 1000).toFixed(1)}s ago`,
+    String(a.pid),
+    a.healthUrl ?? '-',
+  ]);
+  process.stdout.write(
+    table([['ROLE', 'INSTANCE', 'STATE', 'FENCE', 'LAG', 'HEARTBEAT', 'PID', 'HEALTH'], ...rows]) + '\n',
+  );
+  if (list.length === 0) process.stdout.write('(no agent is running)\n');
+}
+
+const program = new Command('sentinel')
+  .description('Sentinel: autonomous incident response')
+  .showHelpAfterError();
+
+program
+  .command('up')
+  .description('bring up the local stack and the whole swarm (supervised agent processes)')
+  .action(async () => {
+    const c = config();
+    await stackUp(c, { log: say });
+    await printStack(c);
+    const { pid, started } = await swarmUp(c);
+    say.info(
+      started ? `swarm supervisor started (pid ${pid})` : `swarm already running (supervisor pid ${pid})`,
+    );
+    // Give the agents a moment to register, then show them.
+    const deadline = Date.now() + 20_000;
+    let list: Heartbeat[] = [];
+    while (Date.now() < deadline) {
+      list = await agents(c);
+      if (list.some((a) => a.status === 'leader') && list.length >= swarmStatus(c).children.length) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    printAgents(list);
+  });
+
+program
+  .command('down')
+  .description('stop the swarm and the local stack (only what Sentinel started)')
+  .action(async () => {
+    const c = config();
+    const pid = await swarmDown(c);
+    say.info(pid === null ? 'swarm was not running' : `swarm stopped (supervisor pid ${pid})`);
+    for (const r of await stackDown(c, { log: say }))
+      say.info(`${r.name}: ${r.stopped === null ? 'was not running' : `stopped (pid ${r.stopped})`}`);
+  });
+
+const stack = program
+  .command('stack')
+  .description('the local servers: NATS JetStream, etcd, Redis, PostgreSQL');
+stack
+  .command('up')
+  .description('install what is missing and start private instances on loopback')
+  .action(async () => {
+    const c = config();
+    await stackUp(c, { log: say });
+    await printStack(c);
+  });
+stack
+  .command('down')
+  .description('stop the servers this stack started; data is kept')
+  .action(async () => {
+    for (const r of await stackDown(config(), { log: say }))
+      say.info(`${r.name}: ${r.stopped === null ? 'was not running' : `stopped (pid ${r.stopped})`}`);
+  });
+stack
+  .command('status')
+  .description('each server: managed or external, pid, answering')
+  .action(async () => printStack(config()));
+
+program
+  .command('agents')
+  .description('every running agent: role, instance, leader or standby, consumer lag, last heartbeat')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const list = await agents(config());
+    if (opts.json) process.stdout.write(JSON.stringify(list, null, 2) + '\n');
+    else printAgents(list);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof StackError || err instanceof ConfigError) {
+    process.stderr.write(`sentinel: ${err.message}\n`);
+  } else {
+    process.stderr.write(`sentinel: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  process.exitCode = 1;
+}
