@@ -86,7 +86,13 @@ export async function startEtcd(options: EtcdInstanceOptions): Promise<EtcdInsta
   const start = async () => {
     if (record !== undefined && isRunning(record)) return;
     for (const port of [options.clientPort, peerPort]) {
-      if (!(await portIsFree(port))) {
+      // A process we just killed can hold its sockets for a moment while the kernel tears it down.
+      let free = await portIsFree(port);
+      for (let i = 0; !free && i < 30; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        free = await portIsFree(port);
+      }
+      if (!free) {
         throw new StackError(
           StackErrorCode.PORT_TAKEN,
           `cannot start a test etcd: port ${port} on 127.0.0.1 is in use; pick other ports`,

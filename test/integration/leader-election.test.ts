@@ -18,7 +18,7 @@ const clients: Etcd3[] = [];
 
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'sentinel-election-'));
-  etcdServer = await startEtcd({ dir, clientPort: 22379, peerPort: 22380, allowApt: true });
+  etcdServer = await startEtcd({ dir, clientPort: 22479, peerPort: 22480, allowApt: true });
 });
 after(async () => {
   for (const c of clients) c.close();
