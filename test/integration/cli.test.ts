@@ -1,0 +1,82 @@
+/**
+ * The `sentinel` CLI end to end: `up` brings up the swarm (the servers are the
+ * running stack, given as external URLs so this test owns only its swarm),
+ * `agents` lists every replica with one leader, `down` stops what `up` started.
+ */
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { childEnv, loadConfigWith } from '../../config/index.ts';
+import { stackUp } from '../../deploy/index.ts';
+import { eventually } from '../support/harness.ts';
+import type { Heartbeat } from '../../agents/index.ts';
+
+const run = promisify(execFile);
+const home = mkdtempSync(path.join(tmpdir(), 'sentinel-cli-'));
+
+after(() => rmSync(home, { recursive: true, force: true }));
+
+describe('sentinel CLI', () => {
+  test('cli - up starts every role supervised with one leader per singleton, agents lists them, down stops them', async () => {
+    const stack = loadConfigWith({});
+    await stackUp(stack);
+    const env = childEnv({
+      SENTINEL_HOME: home,
+      SENTINEL_NAMESPACE: `t_cli_${process.pid}`,
+      SENTINEL_NATS_URL: stack.natsUrl,
+      SENTINEL_ETCD_URL: stack.etcdUrl,
+      SENTINEL_REDIS_URL: stack.redisUrl,
+      SENTINEL_DATABASE_URL: stack.databaseUrl,
+      SENTINEL_LOG_LEVEL: 'warn',
+    });
+    const sentinel = (...args: string[]) => run('bin/sentinel', args, { env, timeout: 60_000 });
+    try {
+      const up = await sentinel('up');
+      assert.match(up.stdout, /correlator\s+correlator-1/);
+      const agents = await eventually(
+        async () => {
+          const list = JSON.parse((await sentinel('agents', '--json')).stdout) as Heartbeat[];
+          return list.length === 2 && list.filter((a) => a.status === 'leader').length === 1
+            ? list
+            : undefined;
+        },
+        20_000,
+        'two correlators, one leading',
+      );
+      assert.deepEqual(agents.map((a) => a.status).sort(), ['leader', 'standby']);
+      assert.ok(agents.every((a) => Date.now() - Date.parse(a.heartbeatAt) < 5000));
+      const again = await sentinel('up');
+      assert.match(again.stderr, /already running/, 'up is idempotent');
+    } finally {
+      const down = await sentinel('down');
+      assert.match(down.stderr, /swarm stopped/);
+    }
+    const left = await eventually(
+      async () => {
+        const list = JSON.parse((await sentinel('agents', '--json')).stdout) as Heartbeat[];
+        return list.length === 0 ? list : undefined;
+      },
+      20_000,
+      'no agent left',
+    );
+    assert.deepEqual(left, []);
+    const status = await sentinel('stack', 'status');
+    assert.match(status.stdout, /nats\s+external\s+-\s+yes/, 'down left the external servers alone');
+  });
+
+  test('cli - a bad setting is a clear error and exit code 1, not a stack trace', async () => {
+    await assert.rejects(
+      run('bin/sentinel', ['agents'], { env: childEnv({ SENTINEL_LEASE_TTL_S: 'zero' }) }),
+      (err: { code: number; stderr: string }) => {
+        assert.equal(err.code, 1);
+        assert.match(err.stderr, /^sentinel: invalid configuration: SENTINEL_LEASE_TTL_S/);
+        assert.doesNotMatch(err.stderr, /at .*\.ts:\d+/);
+        return true;
+      },
+    );
+  });
+});
