@@ -40,6 +40,8 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     timeout: 5000,
+    // Async stack traces cost a captured Error per request (~20% of publish CPU).
+    noAsyncTraces: true,
   });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);

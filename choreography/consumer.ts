@@ -56,11 +56,17 @@ export interface ConsumerSpec {
   /** Deliveries before a failing event is dead-lettered. @default 5 */
   readonly maxDeliver?: number;
   /**
-   * Redelivery delays in ms, by attempt: used both for a handler's nak and by
-   * the server when an ack never comes (a crashed replica); the first one is
-   * therefore also the ack wait. @default [2000, 4000, 8000, 16000]
+   * Delays in ms before a failed event is delivered again, by attempt (the
+   * handler's nak). @default [2000, 4000, 8000, 16000]
    */
   readonly backoffMs?: readonly number[];
+  /**
+   * How long the server waits for an ack before it redelivers to another
+   * replica (the one holding it presumably died). Short enough to recover
+   * quickly, long enough that a busy but live replica is not doubled; a handler
+   * that runs longer must call `working()`. @default 10000
+   */
+  readonly ackWaitMs?: number;
   /** Unacknowledged messages in flight, across replicas. @default 1000 */
   readonly maxAckPending?: number;
   /** Largest batch handled in one transaction. @default 256 */
@@ -100,13 +106,15 @@ const defaults = {
   maxDeliver: 5,
   backoffMs: [2000, 4000, 8000, 16000],
   maxAckPending: 1000,
+  ackWaitMs: 10_000,
   maxBatch: 256,
 } as const;
 
 export function consumerConfig(names: Names, spec: ConsumerSpec): Partial<ConsumerConfig> {
   const maxDeliver = spec.maxDeliver ?? defaults.maxDeliver;
-  // The server requires max_deliver > len(backoff).
-  const backoff = (spec.backoffMs ?? defaults.backoffMs).slice(0, Math.max(1, maxDeliver - 1));
+  // No server-side `backoff`: on NATS it replaces the ack wait with its first
+  // delay, which would redeliver the messages a live replica is still working
+  // through. Retry delays are the handler's naks instead.
   return {
     durable_name: spec.durable,
     ack_policy: AckPolicy.Explicit,
@@ -114,8 +122,7 @@ export function consumerConfig(names: Names, spec: ConsumerSpec): Partial<Consum
     replay_policy: ReplayPolicy.Instant,
     filter_subject: names.filterOf(spec.stream, spec.filter),
     max_deliver: maxDeliver,
-    ack_wait: (backoff[0] ?? 2000) * MS_NS,
-    backoff: backoff.map((ms) => ms * MS_NS),
+    ack_wait: (spec.ackWaitMs ?? defaults.ackWaitMs) * MS_NS,
     max_ack_pending: spec.maxAckPending ?? defaults.maxAckPending,
   };
 }
@@ -127,7 +134,8 @@ export async function ensureConsumer(jsm: JetStreamManager, names: Names, spec: 
   try {
     await jsm.consumers.info(stream, spec.durable);
     const { durable_name: _d, deliver_policy: _p, filter_subject: _f, ...updatable } = cfg;
-    await jsm.consumers.update(stream, spec.durable, updatable);
+    // An older Sentinel set a server-side backoff; clear it explicitly.
+    await jsm.consumers.update(stream, spec.durable, { ...updatable, backoff: [] });
   } catch (err) {
     if (!(err instanceof Error) || !/consumer not found/i.test(err.message)) throw err;
     await jsm.consumers.add(stream, cfg);
@@ -151,6 +159,7 @@ export class EventConsumer {
   #advisories: Subscription | undefined;
   #queue: JsMsg[] = [];
   #wake: (() => void) | undefined;
+  #space: (() => void) | undefined;
   #stopping = false;
   #loop: Promise<void> | undefined;
   #pull: Promise<void> | undefined;
@@ -184,7 +193,8 @@ export class EventConsumer {
     }, OUTBOX_STALE_MS);
     this.#consumer = await js.consumers.get(this.#stream, this.spec.durable);
     const maxAckPending = this.spec.maxAckPending ?? defaults.maxAckPending;
-    this.#messages = await this.#consumer.consume({ max_messages: Math.min(512, maxAckPending) });
+    const maxBatch = this.spec.maxBatch ?? defaults.maxBatch;
+    this.#messages = await this.#consumer.consume({ max_messages: Math.min(2 * maxBatch, maxAckPending) });
     this.#advisories = nc.subscribe(
       `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.#stream}.${this.spec.durable}`,
       {
@@ -197,9 +207,14 @@ export class EventConsumer {
     );
     const messages = this.#messages;
     this.#pull = (async () => {
+      // Hold at most two batches here: the rest waits in the client's pull
+      // buffer and on the server, not past its ack wait in our memory.
+      const limit = 2 * (this.spec.maxBatch ?? defaults.maxBatch);
       for await (const m of messages) {
         this.#queue.push(m);
         this.#wake?.();
+        if (this.#queue.length >= limit && !this.#stopping)
+          await new Promise<void>((resolve) => (this.#space = resolve));
       }
     })().catch((err: unknown) => this.#log.error({ err }, 'consumer pull loop ended'));
     this.#loop = this.#run();
@@ -211,6 +226,7 @@ export class EventConsumer {
     this.#stopping = true;
     clearInterval(this.#relay);
     this.#wake?.();
+    this.#space?.();
     await this.#messages?.close().catch(() => undefined);
     this.#advisories?.unsubscribe();
     await this.#loop;
@@ -234,6 +250,8 @@ export class EventConsumer {
         continue;
       }
       const batch = this.#queue.splice(0, maxBatch);
+      this.#space?.();
+      this.#space = undefined;
       try {
         await this.#handleBatch(batch);
       } catch (err) {

@@ -15,6 +15,11 @@ import { eventDataSchemas, isEventType } from './event-types.ts';
 import type { EventData, EventType } from './event-types.ts';
 import { childTraceParent, isTraceParent } from './trace-context.ts';
 
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
+/** Events this process validated and froze: publishing them again need not re-run the schemas. */
+const validated = new WeakSet<object>();
+
 /** Longest envelope accepted, serialised (NATS' default max payload is 1 MiB). */
 export const MAX_EVENT_BYTES = 1024 * 1024;
 
@@ -117,7 +122,22 @@ export function validateEvent(value: unknown): SentinelEvent {
     throw new EventValidationError(`invalid data for ${type}: ${describe(data.error)}`, {
       cause: data.error,
     });
-  return { ...envelope.data, type, data: data.data };
+  const event = Object.freeze({ ...envelope.data, type, data: deepFreeze(data.data) }) as SentinelEvent;
+  validated.add(event);
+  return event;
+}
+
+/** Validates unless this exact (frozen) object already passed {@link validateEvent}. */
+export function ensureValid(event: SentinelEvent): SentinelEvent {
+  return validated.has(event) ? event : validateEvent(event);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 /** Decodes wire bytes into a validated event. */
@@ -126,7 +146,7 @@ export function decodeEvent(bytes: Uint8Array): SentinelEvent {
     throw new EventValidationError(`event of ${bytes.byteLength} bytes exceeds ${MAX_EVENT_BYTES}`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    parsed = JSON.parse(utf8Decoder.decode(bytes));
   } catch (err) {
     throw new EventValidationError('event is not UTF-8 JSON', { cause: err });
   }
@@ -134,7 +154,7 @@ export function decodeEvent(bytes: Uint8Array): SentinelEvent {
 }
 
 export function encodeEvent(event: SentinelEvent): Uint8Array {
-  const bytes = new TextEncoder().encode(JSON.stringify(event));
+  const bytes = utf8Encoder.encode(JSON.stringify(event));
   if (bytes.byteLength > MAX_EVENT_BYTES)
     throw new EventValidationError(`event of ${bytes.byteLength} bytes exceeds ${MAX_EVENT_BYTES}`);
   return bytes;

@@ -5,7 +5,7 @@
  */
 import { headers, NoRespondersError, TimeoutError, RequestError } from '@nats-io/transport-node';
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
-import { encodeEvent, validateEvent } from './envelope.ts';
+import { encodeEvent, ensureValid } from './envelope.ts';
 import type { SentinelEvent } from './envelope.ts';
 import { PublishError } from './errors.ts';
 import type { Names } from './subjects.ts';
@@ -43,7 +43,7 @@ export class Publisher {
 
   /** Validates, then publishes with the event id as `Nats-Msg-Id`; retries only when no ack came. */
   async publish(event: SentinelEvent): Promise<PublishResult> {
-    const valid = validateEvent(event);
+    const valid = ensureValid(event);
     const payload = encodeEvent(valid);
     const h = headers();
     h.set('traceparent', valid.traceparent);

@@ -12,7 +12,7 @@ export const correlator: AgentDefinition = {
   role: 'correlator',
   mode: 'singleton',
   description: 'groups anomalies and alerts into incidents',
-  subscriptions: [{ name: 'anomalies', stream: 'events', filter: 'anomaly.detected' }],
+  subscriptions: [{ name: 'anomalies', stream: 'events', filter: 'anomaly.detected', ackWaitMs: 3000 }],
   machine: incidentMachine,
   actorKey: (event: SentinelEvent) =>
     event.type === 'sentinel.anomaly.detected.v1'

@@ -20,6 +20,8 @@ export interface AgentSubscription {
   readonly filter: string;
   readonly maxDeliver?: number;
   readonly backoffMs?: readonly number[];
+  /** See ConsumerSpec.ackWaitMs: a singleton's short handlers can take a short one, for quick failover. */
+  readonly ackWaitMs?: number;
 }
 
 /** What a machine emits to have an event published. */

@@ -106,6 +106,7 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
             filter: sub.filter,
             ...(sub.maxDeliver === undefined ? {} : { maxDeliver: sub.maxDeliver }),
             ...(sub.backoffMs === undefined ? {} : { backoffMs: sub.backoffMs }),
+            ...(sub.ackWaitMs === undefined ? {} : { ackWaitMs: sub.ackWaitMs }),
           },
           handler,
         ),
