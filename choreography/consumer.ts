@@ -40,6 +40,7 @@ import type { SentinelEvent } from './envelope.ts';
 import { EventValidationError, NonRetryableError } from './errors.ts';
 import type { StreamKind } from './event-types.ts';
 import { checkFence } from './fencing.ts';
+import { pruneProcessed } from './idempotency.ts';
 import { quoteSchema } from './migrations.ts';
 import { eventsHandled, fenceRefusalsTotal, handleLatency } from './metrics.ts';
 import type { Publisher } from './publisher.ts';
@@ -160,6 +161,7 @@ export class EventConsumer {
   #queue: JsMsg[] = [];
   #wake: (() => void) | undefined;
   #space: (() => void) | undefined;
+  #prunedAt = 0;
   #stopping = false;
   #loop: Promise<void> | undefined;
   #pull: Promise<void> | undefined;
@@ -190,6 +192,12 @@ export class EventConsumer {
       drainOutbox(this.#deps, this.spec.durable, OUTBOX_STALE_MS).catch((err: unknown) =>
         this.#log.warn({ err }, 'outbox relay failed'),
       );
+      if (Date.now() - this.#prunedAt > PRUNE_EVERY_MS) {
+        this.#prunedAt = Date.now();
+        pruneProcessed(this.#deps.pool, this.#deps.schema, this.spec.durable).catch((err: unknown) =>
+          this.#log.warn({ err }, 'pruning old claims failed'),
+        );
+      }
     }, OUTBOX_STALE_MS);
     this.#consumer = await js.consumers.get(this.#stream, this.spec.durable);
     const maxAckPending = this.spec.maxAckPending ?? defaults.maxAckPending;
@@ -453,6 +461,9 @@ export class EventConsumer {
     }
   }
 }
+
+/** How often a consumer prunes its old idempotency claims. */
+const PRUNE_EVERY_MS = 3600_000;
 
 /** Outbox rows older than this are presumed orphaned by a crashed replica and republished. */
 const OUTBOX_STALE_MS = 5000;

@@ -41,3 +41,26 @@ export async function wasProcessed(
   ]);
   return res.rowCount === 1;
 }
+
+/**
+ * How long a claim is kept. A redelivery comes within minutes (ack wait,
+ * backoff, max deliveries); the margin covers a consumer that is replayed from
+ * an old position by hand. Older claims are pruned so the table stays small.
+ * @default 7 days
+ */
+export const PROCESSED_RETENTION_S = 7 * 86400;
+
+/** Deletes a consumer's claims older than `olderThanS` seconds; returns how many. */
+export async function pruneProcessed(
+  db: Pick<PoolClient, 'query'>,
+  schema: string,
+  consumer: string,
+  olderThanS: number = PROCESSED_RETENTION_S,
+): Promise<number> {
+  const s = quoteSchema(schema);
+  const res = await db.query(
+    `DELETE FROM ${s}.processed_events WHERE consumer = $1 AND processed_at < now() - make_interval(secs => $2)`,
+    [consumer, olderThanS],
+  );
+  return res.rowCount ?? 0;
+}

@@ -38,7 +38,7 @@ export {
   streamKindOf,
 } from './event-types.ts';
 export { checkFence, fenceRefusals } from './fencing.ts';
-export { claimEvent, wasProcessed } from './idempotency.ts';
+export { claimEvent, PROCESSED_RETENTION_S, pruneProcessed, wasProcessed } from './idempotency.ts';
 export { LeaderElection } from './leader-election.ts';
 export { deadLetters, eventsHandled, fenceRefusalsTotal, handleLatency, registry } from './metrics.ts';
 export { choreographyMigrations, inTransaction, migrate, quoteSchema } from './migrations.ts';

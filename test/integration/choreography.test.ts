@@ -10,7 +10,9 @@ import {
   EventConsumer,
   fenceRefusals,
   NonRetryableError,
+  pruneProcessed,
   quoteSchema,
+  wasProcessed,
 } from '../../choreography/index.ts';
 import type { DeadLetter, SentinelEvent } from '../../choreography/index.ts';
 import { anomaly } from '../support/events.ts';
@@ -338,5 +340,15 @@ describe('choreography against the real NATS and PostgreSQL', () => {
       },
     };
     await assert.rejects(env.publisher.publish(huge), /exceeds/);
+  });
+  test('idempotency - claims older than the retention are pruned, recent ones kept', async () => {
+    const s = quoteSchema(env.config.namespace);
+    await env.pool.query(
+      `INSERT INTO ${s}.processed_events (consumer, event_id, event_type, processed_at) VALUES
+       ('prune-me', 'old', 't', now() - interval '8 days'), ('prune-me', 'new', 't', now())`,
+    );
+    assert.equal(await pruneProcessed(env.pool, env.config.namespace, 'prune-me'), 1);
+    assert.equal(await wasProcessed(env.pool, env.config.namespace, 'prune-me', 'old'), false);
+    assert.equal(await wasProcessed(env.pool, env.config.namespace, 'prune-me', 'new'), true);
   });
 });
