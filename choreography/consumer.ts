@@ -41,9 +41,10 @@ import { EventValidationError, NonRetryableError } from './errors.ts';
 import type { StreamKind } from './event-types.ts';
 import { checkFence } from './fencing.ts';
 import { pruneProcessed } from './idempotency.ts';
-import { quoteSchema } from './migrations.ts';
+import { inTransaction, quoteSchema } from './migrations.ts';
 import { eventsHandled, fenceRefusalsTotal, handleLatency } from './metrics.ts';
-import type { Publisher } from './publisher.ts';
+import { Publisher } from './publisher.ts';
+import type { Bus } from './bus.ts';
 import type { Names } from './subjects.ts';
 
 const MS_NS = 1_000_000;
@@ -101,6 +102,18 @@ export interface ConsumerDeps {
   readonly schema: string;
   readonly publisher: Publisher;
   readonly log: Logger;
+}
+
+/** The dependencies of a consumer, from one process's bus and pool. */
+export function consumerDeps(
+  bus: Bus,
+  pool: Pool,
+  schema: string,
+  log: Logger,
+  publisher?: Publisher,
+): ConsumerDeps {
+  const { nc, js, jsm, names } = bus;
+  return { nc, js, jsm, pool, names, schema, publisher: publisher ?? new Publisher(js, names), log };
 }
 
 const defaults = {
@@ -303,9 +316,7 @@ export class EventConsumer {
   async #handleInTransaction(deliveries: readonly Delivery[]): Promise<ConsumerOutcome[]> {
     const { pool, schema } = this.#deps;
     const s = quoteSchema(schema);
-    const tx = await pool.connect();
-    try {
-      await tx.query('BEGIN');
+    const { outcomes, outbox } = await inTransaction(pool, async (tx) => {
       const events = deliveries.map((d) => d.event as SentinelEvent);
       const { rows } = await tx.query<{ event_id: string }>(
         `INSERT INTO ${s}.processed_events (consumer, event_id, event_type)
@@ -362,15 +373,10 @@ export class EventConsumer {
           [this.spec.durable, outbox.map((e) => e.id), outbox.map((e) => JSON.stringify(e))],
         );
       }
-      await tx.query('COMMIT');
-      if (outbox.length > 0) await publishOutbox(this.#deps, this.spec.durable, outbox);
-      return outcomes;
-    } catch (err) {
-      await tx.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      tx.release();
-    }
+      return { outcomes, outbox };
+    });
+    if (outbox.length > 0) await publishOutbox(this.#deps, this.spec.durable, outbox);
+    return outcomes;
   }
 
   #settle(deliveries: readonly Delivery[], outcomes: readonly ConsumerOutcome[]): void {
@@ -495,32 +501,23 @@ export async function drainOutbox(
   const s = quoteSchema(deps.schema);
   let drained = 0;
   for (;;) {
-    const tx = await deps.pool.connect();
-    try {
-      await tx.query('BEGIN');
+    const count = await inTransaction(deps.pool, async (tx) => {
       const { rows } = await tx.query<{ event: SentinelEvent }>(
         `SELECT event FROM ${s}.outbox WHERE consumer = $1 AND created_at <= now() - make_interval(secs => $2::double precision / 1000)
          ORDER BY seq LIMIT 500 FOR UPDATE SKIP LOCKED`,
         [consumer, olderThanMs],
       );
-      if (rows.length === 0) {
-        await tx.query('COMMIT');
-        return drained;
-      }
       const events = rows.map((r) => r.event);
       for (const e of events) await deps.publisher.publish(e);
-      await tx.query(`DELETE FROM ${s}.outbox WHERE consumer = $1 AND event_id = ANY($2::text[])`, [
-        consumer,
-        events.map((e) => e.id),
-      ]);
-      await tx.query('COMMIT');
-      drained += events.length;
-    } catch (err) {
-      await tx.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      tx.release();
-    }
+      if (events.length > 0)
+        await tx.query(`DELETE FROM ${s}.outbox WHERE consumer = $1 AND event_id = ANY($2::text[])`, [
+          consumer,
+          events.map((e) => e.id),
+        ]);
+      return events.length;
+    });
+    if (count === 0) return drained;
+    drained += count;
   }
 }
 

@@ -4,7 +4,7 @@
  * This file lists everything other parts may use.
  */
 export { connectBus } from './bus.ts';
-export { EventConsumer, consumerConfig, drainOutbox, ensureConsumer } from './consumer.ts';
+export { EventConsumer, consumerConfig, consumerDeps, drainOutbox, ensureConsumer } from './consumer.ts';
 export { DeadLetterReason, deadLetterSchema, publishDeadLetter } from './dead-letter.ts';
 export {
   compareFence,

@@ -28,9 +28,7 @@ export async function migrate(
   migrations: readonly Migration[],
 ): Promise<number> {
   const s = quoteSchema(schema);
-  const client: PoolClient = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sentinel-migrate:${schema}`]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await client.query(
@@ -51,14 +49,8 @@ export async function migrate(
       );
       applied++;
     }
-    await client.query('COMMIT');
     return applied;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** The choreography's own tables: processed events (idempotency) and fencing tokens. */

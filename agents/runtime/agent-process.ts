@@ -18,12 +18,12 @@ import {
   choreographyMigrations,
   connectBus,
   connectEtcd,
+  consumerDeps,
   EventConsumer,
   LeaderElection,
   migrate,
-  Publisher,
 } from '../../choreography/index.ts';
-import type { AgentIdentity, Bus, ConsumerDeps, Etcd3, Leadership } from '../../choreography/index.ts';
+import type { AgentIdentity, Bus, Etcd3, Leadership } from '../../choreography/index.ts';
 import { createActorHandler } from './actor-handler.ts';
 import type { AgentDefinition } from './agent-definition.ts';
 import { startHealthServer } from './health-server.ts';
@@ -71,17 +71,7 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
     namespace: config.namespace,
     name: `${def.role}/${instance}`,
   });
-  const publisher = new Publisher(bus.js, bus.names);
-  const deps: ConsumerDeps = {
-    nc: bus.nc,
-    js: bus.js,
-    jsm: bus.jsm,
-    pool,
-    names: bus.names,
-    schema,
-    publisher,
-    log,
-  };
+  const deps = consumerDeps(bus, pool, schema, log);
   const registry = await openRegistry(bus);
 
   let election: LeaderElection | undefined;

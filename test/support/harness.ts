@@ -11,6 +11,7 @@ import type { Config, Logger } from '../../config/index.ts';
 import {
   choreographyMigrations,
   connectBus,
+  consumerDeps,
   migrate,
   Publisher,
   quoteSchema,
@@ -49,16 +50,7 @@ export async function testEnv(label: string, extra: Record<string, string> = {})
     bus,
     publisher,
     log,
-    deps: () => ({
-      nc: bus.nc,
-      js: bus.js,
-      jsm: bus.jsm,
-      pool,
-      names: bus.names,
-      schema: namespace,
-      publisher,
-      log,
-    }),
+    deps: () => consumerDeps(bus, pool, namespace, log, publisher),
     async close() {
       for (const stream of Object.values(bus.names.streams))
         await bus.jsm.streams.delete(stream).catch(() => false);
