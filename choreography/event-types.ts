@@ -38,11 +38,15 @@ const Id = z.string().min(1).max(128);
 /** Text that came from outside (logs, LLM output): bounded, and only ever treated as data. */
 const Text = (max: number) => z.string().max(max);
 
+/** What a sample's metric family is, so the detector knows to take rates of counters and quantiles of histograms. */
+export const MetricKind = z.enum(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
+
 const MetricSample = z.object({
   name: z.string().min(1).max(256),
   labels: Labels,
   value: z.number(),
   timestampMs: z.number().int().nonnegative(),
+  kind: MetricKind.optional(),
 });
 
 const Target = z.object({
@@ -230,3 +234,4 @@ export function isEventType(value: string): value is EventType {
 
 export type { Labels };
 export type PlanData = z.infer<typeof Plan>;
+export type MetricSampleData = z.infer<typeof MetricSample>;

@@ -31,6 +31,7 @@ export {
   eventTypes,
   FaultKind,
   isEventType,
+  MetricKind,
   RiskTier,
   ServiceName,
   Severity,
@@ -64,7 +65,7 @@ export type {
 export type { DeadLetter, DeadLetterInput } from './dead-letter.ts';
 export type { AgentIdentity, CreateEventOptions, SentinelEvent } from './envelope.ts';
 export type { Etcd3 } from './etcd.ts';
-export type { EventData, EventType, PlanData } from './event-types.ts';
+export type { EventData, EventType, MetricSampleData, PlanData } from './event-types.ts';
 export type { FenceCheck, FenceVerdict } from './fencing.ts';
 export type { ClaimResult } from './idempotency.ts';
 export type {
