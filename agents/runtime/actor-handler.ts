@@ -7,7 +7,13 @@
  */
 import { createActor } from 'xstate';
 import type { AnyActorRef, Snapshot } from 'xstate';
-import { checkFence, createEvent, NotLeaderError, StaleFenceError } from '../../choreography/index.ts';
+import {
+  checkFence,
+  createEvent,
+  NonRetryableError,
+  NotLeaderError,
+  StaleFenceError,
+} from '../../choreography/index.ts';
 import type { AgentIdentity, EventHandler, Leadership } from '../../choreography/index.ts';
 import type { AgentDefinition, PublishIntent } from './agent-definition.ts';
 import { loadSnapshot, saveSnapshot } from './snapshot-store.ts';
@@ -43,9 +49,20 @@ export function createActorHandler(o: ActorHandlerOptions): EventHandler {
     actor.on('publish', (e: PublishIntent) => intents.push(e));
     actor.start();
     const before = JSON.stringify(actor.getPersistedSnapshot());
+    // A machine that throws would persist an actor in `error` status and wedge
+    // that key for good; instead the event is refused (dead-lettered) and the
+    // actor keeps the state it had.
+    let failure: unknown;
+    actor.subscribe({ error: (err: unknown) => (failure = err) });
     actor.send(input);
     const snapshot = actor.getPersistedSnapshot() as Snapshot<unknown> & { value?: unknown };
     actor.stop();
+    if (failure !== undefined || snapshot.status === 'error') {
+      throw new NonRetryableError(
+        `${def.role} machine failed on ${event.type} for ${key}: ${String(failure)}`,
+        { cause: failure },
+      );
+    }
 
     // Acting: leadership must still hold right now, or nothing leaves this transaction.
     if (singleton && !leadership?.isValid())
