@@ -6,7 +6,7 @@
  * counter counts it, and the log says why.
  */
 import { headers } from '@nats-io/transport-node';
-import type { JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { z } from 'zod';
 import { deadLetters } from './metrics.ts';
 import type { Names } from './subjects.ts';
@@ -87,4 +87,27 @@ export async function publishDeadLetter(
     timeout: 5000,
   });
   deadLetters.inc({ consumer: input.consumer, reason: input.reason });
+}
+
+/**
+ * Reads the dead letters held in the stream, oldest first; only `consumer`'s
+ * when given. For inspection (tests, the CLI), not for hot paths: it fetches
+ * message by message.
+ */
+export async function readDeadLetters(
+  jsm: JetStreamManager,
+  n: Names,
+  consumer?: string,
+): Promise<DeadLetter[]> {
+  const stream = n.streams.deadLetter;
+  const { state } = await jsm.streams.info(stream);
+  const out: DeadLetter[] = [];
+  if (state.messages === 0) return out;
+  for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (!m || (consumer !== undefined && m.subject !== n.deadLetterSubject(consumer))) continue;
+    const parsed = deadLetterSchema.safeParse(m.json());
+    if (parsed.success) out.push(parsed.data);
+  }
+  return out;
 }

@@ -5,7 +5,7 @@
  */
 export { connectBus } from './bus.ts';
 export { EventConsumer, consumerConfig, consumerDeps, drainOutbox, ensureConsumer } from './consumer.ts';
-export { DeadLetterReason, deadLetterSchema, publishDeadLetter } from './dead-letter.ts';
+export { DeadLetterReason, deadLetterSchema, publishDeadLetter, readDeadLetters } from './dead-letter.ts';
 export {
   compareFence,
   createEvent,

@@ -17,7 +17,7 @@ import {
   StackError,
 } from '../deploy/index.ts';
 import type { StackLog } from '../deploy/index.ts';
-import { connectBus } from '../choreography/index.ts';
+import { connectBus, readDeadLetters } from '../choreography/index.ts';
 import { listAgents, openRegistry } from '../agents/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
 
@@ -79,6 +79,11 @@ function printAgents(list: Heartbeat[]): void {
   if (list.length === 0) process.stdout.write('(no agent is running)\n');
 }
 
+async function stackUpAndShow(c: Config): Promise<void> {
+  await stackUp(c, { log: say });
+  await printStack(c);
+}
+
 const program = new Command('sentinel')
   .description('Sentinel: autonomous incident response')
   .showHelpAfterError();
@@ -88,8 +93,7 @@ program
   .description('bring up the local stack and the whole swarm (supervised agent processes)')
   .action(async () => {
     const c = config();
-    await stackUp(c, { log: say });
-    await printStack(c);
+    await stackUpAndShow(c);
     const { pid, started } = await swarmUp(c);
     say.info(
       started ? `swarm supervisor started (pid ${pid})` : `swarm already running (supervisor pid ${pid})`,
@@ -124,8 +128,7 @@ stack
   .description('install what is missing and start private instances on loopback')
   .action(async () => {
     const c = config();
-    await stackUp(c, { log: say });
-    await printStack(c);
+    await stackUpAndShow(c);
   });
 stack
   .command('down')
@@ -147,6 +150,41 @@ program
     const list = await agents(config());
     if (opts.json) process.stdout.write(JSON.stringify(list, null, 2) + '\n');
     else printAgents(list);
+  });
+
+program
+  .command('dlq')
+  .description('dead letters: every message a consumer gave up on, with the reason')
+  .option('--consumer <name>', 'only this durable consumer')
+  .option('--json', 'print JSON')
+  .action(async (opts: { consumer?: string; json?: boolean }) => {
+    const c = config();
+    const bus = await connectBus({
+      url: c.natsUrl,
+      namespace: c.namespace,
+      name: 'cli',
+      ensureStreams: false,
+    });
+    try {
+      const letters = await readDeadLetters(bus.jsm, bus.names, opts.consumer);
+      if (opts.json) process.stdout.write(JSON.stringify(letters, null, 2) + '\n');
+      else
+        process.stdout.write(
+          table([
+            ['WHEN', 'CONSUMER', 'REASON', 'DELIVERIES', 'EVENT', 'ERROR'],
+            ...letters.map((l) => [
+              l.deadLetteredAt,
+              l.consumer,
+              l.reason,
+              String(l.deliveryCount),
+              l.eventId ?? '-',
+              l.error.slice(0, 80),
+            ]),
+          ]) + '\n',
+        );
+    } finally {
+      await bus.close();
+    }
   });
 
 try {

@@ -1,8 +1,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { assign, emit, setup } from 'xstate';
-import { deadLetterSchema, EventConsumer } from '../../choreography/index.ts';
-import type { DeadLetter, SentinelEvent } from '../../choreography/index.ts';
+import { EventConsumer, readDeadLetters } from '../../choreography/index.ts';
+import type { SentinelEvent } from '../../choreography/index.ts';
 import { createActorHandler, listSnapshots } from '../../agents/index.ts';
 import type { AgentDefinition, PublishIntent } from '../../agents/index.ts';
 import { anomaly } from '../support/events.ts';
@@ -59,16 +59,7 @@ before(async () => {
 });
 after(async () => env.close());
 
-async function letters(): Promise<DeadLetter[]> {
-  const { bus } = env;
-  const info = await bus.jsm.streams.info(bus.names.streams.deadLetter);
-  const out: DeadLetter[] = [];
-  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
-    const m = await bus.jsm.streams.getMessage(bus.names.streams.deadLetter, { seq }).catch(() => null);
-    if (m) out.push(deadLetterSchema.parse(m.json()));
-  }
-  return out;
-}
+const letters = () => readDeadLetters(env.bus.jsm, env.bus.names);
 
 describe('agent runtime: machines that misbehave', () => {
   test('runtime - a machine that throws, or emits an invalid event, dead-letters that event and keeps its state', async () => {

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { childEnv } from '../../config/index.ts';
 import {
   createEvent,
-  deadLetterSchema,
+  readDeadLetters,
   EventConsumer,
   fenceRefusals,
   NonRetryableError,
@@ -14,7 +14,7 @@ import {
   quoteSchema,
   wasProcessed,
 } from '../../choreography/index.ts';
-import type { DeadLetter, SentinelEvent } from '../../choreography/index.ts';
+import type { SentinelEvent } from '../../choreography/index.ts';
 import { anomaly } from '../support/events.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
@@ -28,16 +28,7 @@ before(async () => {
 });
 after(async () => env.close());
 
-async function deadLetters(consumer: string): Promise<DeadLetter[]> {
-  const { bus } = env;
-  const info = await bus.jsm.streams.info(bus.names.streams.deadLetter);
-  const out: DeadLetter[] = [];
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-    const m = await bus.jsm.streams.getMessage(bus.names.streams.deadLetter, { seq }).catch(() => null);
-    if (m && m.subject === bus.names.deadLetterSubject(consumer)) out.push(deadLetterSchema.parse(m.json()));
-  }
-  return out;
-}
+const deadLetters = (consumer: string) => readDeadLetters(env.bus.jsm, env.bus.names, consumer);
 
 function spawnReplica(durable: string, replica: string, crashOn?: string): ChildProcess {
   return spawn(

@@ -49,6 +49,7 @@ describe('sentinel CLI', () => {
       );
       assert.deepEqual(agents.map((a) => a.status).sort(), ['leader', 'standby']);
       assert.ok(agents.every((a) => Date.now() - Date.parse(a.heartbeatAt) < 5000));
+      assert.deepEqual(JSON.parse((await sentinel('dlq', '--json')).stdout), [], 'no dead letters in a fresh swarm');
       const again = await sentinel('up');
       assert.match(again.stderr, /already running/, 'up is idempotent');
     } finally {
