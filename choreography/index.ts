@@ -44,7 +44,7 @@ export { LeaderElection } from './leader-election.ts';
 export { deadLetters, eventsHandled, fenceRefusalsTotal, handleLatency, registry } from './metrics.ts';
 export { choreographyMigrations, inTransaction, migrate, quoteSchema } from './migrations.ts';
 export { Publisher } from './publisher.ts';
-export { defaultStreamSettings, ensureStreams, streamConfigs } from './streams.ts';
+export { defaultStreamSettings, ensureStreams, streamConfigs, streamSettings } from './streams.ts';
 export { names } from './subjects.ts';
 export {
   childTraceParent,

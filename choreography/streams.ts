@@ -14,11 +14,11 @@ const SECOND_NS = 1_000_000_000;
 export interface StreamSettings {
   /** @default 1 hour */
   readonly telemetryMaxAgeS: number;
-  /** @default 1 GiB */
+  /** @default 512 MiB */
   readonly telemetryMaxBytes: number;
   /** @default 90 days */
   readonly eventsMaxAgeS: number;
-  /** @default 8 GiB */
+  /** @default 1 GiB */
   readonly eventsMaxBytes: number;
   /** Window in which a repeated Nats-Msg-Id is recognised as a duplicate. @default 10 minutes */
   readonly duplicateWindowS: number;
@@ -28,9 +28,9 @@ export interface StreamSettings {
 
 export const defaultStreamSettings: StreamSettings = {
   telemetryMaxAgeS: 3600,
-  telemetryMaxBytes: 1024 ** 3,
+  telemetryMaxBytes: 512 * 1024 ** 2,
   eventsMaxAgeS: 90 * 86400,
-  eventsMaxBytes: 8 * 1024 ** 3,
+  eventsMaxBytes: 1024 ** 3,
   duplicateWindowS: 600,
   deadLetterMaxAgeS: 30 * 86400,
 };
@@ -102,4 +102,12 @@ function isNotFound(err: unknown): boolean {
 
 function isAlreadyInUse(err: unknown): boolean {
   return err instanceof JetStreamApiError && /already in use/i.test(err.message);
+}
+
+/** Stream settings with the size limits a deployment configured. */
+export function streamSettings(maxBytes: {
+  readonly events: number;
+  readonly telemetry: number;
+}): StreamSettings {
+  return { ...defaultStreamSettings, eventsMaxBytes: maxBytes.events, telemetryMaxBytes: maxBytes.telemetry };
 }

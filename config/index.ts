@@ -39,6 +39,16 @@ const schema = z.object({
   SENTINEL_LEASE_TTL_S: z.coerce.number().int().min(1).max(60).default(3),
   SENTINEL_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   SENTINEL_ALLOW_APT: z.enum(['0', '1']).default('1'),
+  SENTINEL_EVENTS_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .default(1024 ** 3),
+  SENTINEL_TELEMETRY_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .default(512 * 1024 ** 2),
 });
 
 /** Validated settings; see the README's configuration table. */
@@ -65,6 +75,12 @@ export interface Config {
   readonly healthPort: number;
   /** Whether the stack may `apt-get install` a missing server. @default true */
   readonly allowApt: boolean;
+  /**
+   * Size limits of the domain-event and telemetry streams. JetStream reserves
+   * them on disk up front, so they are modest by default and raised per
+   * deployment. @default 1 GiB and 512 MiB
+   */
+  readonly streamMaxBytes: { readonly events: number; readonly telemetry: number };
 }
 
 /** Raised when the environment holds an invalid setting; names the variable. */
@@ -101,6 +117,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseTtlS: e.SENTINEL_LEASE_TTL_S,
     healthPort: e.SENTINEL_HEALTH_PORT,
     allowApt: e.SENTINEL_ALLOW_APT === '1',
+    streamMaxBytes: { events: e.SENTINEL_EVENTS_MAX_BYTES, telemetry: e.SENTINEL_TELEMETRY_MAX_BYTES },
   };
 }
 

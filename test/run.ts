@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, repoRoot } from '../config/index.ts';
 import { stackUp } from '../deploy/index.ts';
+import { removeStaleTestNamespaces } from './support/harness.ts';
 
 const bin = (name: string) => path.join(repoRoot, 'node_modules', '.bin', name);
 let passed = 0;
@@ -26,9 +27,13 @@ function check(label: string, command: string, args: string[]): void {
 }
 
 process.stdout.write('== stack\n');
-await stackUp(loadConfig(), {
+const config = loadConfig();
+await stackUp(config, {
   log: { info: (m) => process.stdout.write(`${m}\n`), warn: (m) => process.stdout.write(`warning: ${m}\n`) },
 });
+
+const stale = await removeStaleTestNamespaces(config);
+if (stale > 0) process.stdout.write(`removed ${stale} streams left by an interrupted test run\n`);
 
 check('typecheck', bin('tsc'), ['-p', 'tsconfig.json']);
 check('lint', bin('eslint'), ['--max-warnings', '0', '.']);

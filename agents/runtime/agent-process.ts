@@ -22,6 +22,7 @@ import {
   EventConsumer,
   LeaderElection,
   migrate,
+  streamSettings,
 } from '../../choreography/index.ts';
 import type { AgentIdentity, Bus, Etcd3, Leadership } from '../../choreography/index.ts';
 import { createActorHandler } from './actor-handler.ts';
@@ -69,6 +70,7 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
   const bus: Bus = await connectBus({
     url: config.natsUrl,
     namespace: config.namespace,
+    streams: streamSettings(config.streamMaxBytes),
     name: `${def.role}/${instance}`,
   });
   const deps = consumerDeps(bus, pool, schema, log);

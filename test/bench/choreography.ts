@@ -57,6 +57,8 @@ const LAT_MEASURE_S = 5;
 const RUN_TIMEOUT_MS = 180_000;
 
 const TYPE = 'sentinel.anomaly.detected.v1';
+/** Room for a whole run in the stream (test namespaces are small by default). */
+const BENCH_STREAM_LIMITS = { SENTINEL_EVENTS_MAX_BYTES: String(512 * 1024 ** 2) };
 const FILTER = 'anomaly.detected';
 const benchAgent: AgentIdentity = { role: 'bench', instance: 'choreography' };
 
@@ -391,10 +393,10 @@ export async function run(): Promise<BenchResult> {
   const started = performance.now();
   progress('bringing up the stack and two fresh namespaces');
   const log = stderrLogger();
-  const rawEnv = await testEnv('benchraw');
+  const rawEnv = await testEnv('benchraw', BENCH_STREAM_LIMITS);
   let rtEnv: TestEnv | undefined;
   try {
-    rtEnv = await testEnv('benchrt');
+    rtEnv = await testEnv('benchrt', BENCH_STREAM_LIMITS);
     progress(`warm-up: ${WARMUP} events through each path`);
     progress(`  raw warm-up: ${describeRun(await rawRun(rawEnv, WARMUP, 'w'))}`);
     progress(`  runtime warm-up: ${describeRun(await runtimeRun(rtEnv, log, WARMUP, 'w'))}`);

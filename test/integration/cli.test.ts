@@ -12,7 +12,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { childEnv, loadConfigWith } from '../../config/index.ts';
 import { stackUp } from '../../deploy/index.ts';
-import { eventually } from '../support/harness.ts';
+import { eventually, removeNamespace, testStreamLimits } from '../support/harness.ts';
+import { connectBus } from '../../choreography/index.ts';
+import pg from 'pg';
 import type { Heartbeat } from '../../agents/index.ts';
 
 const run = promisify(execFile);
@@ -32,6 +34,7 @@ describe('sentinel CLI', () => {
       SENTINEL_REDIS_URL: stack.redisUrl,
       SENTINEL_DATABASE_URL: stack.databaseUrl,
       SENTINEL_LOG_LEVEL: 'warn',
+      ...testStreamLimits,
     });
     const sentinel = (...args: string[]) => run('bin/sentinel', args, { env, timeout: 60_000 });
     try {
@@ -49,7 +52,11 @@ describe('sentinel CLI', () => {
       );
       assert.deepEqual(agents.map((a) => a.status).sort(), ['leader', 'standby']);
       assert.ok(agents.every((a) => Date.now() - Date.parse(a.heartbeatAt) < 5000));
-      assert.deepEqual(JSON.parse((await sentinel('dlq', '--json')).stdout), [], 'no dead letters in a fresh swarm');
+      assert.deepEqual(
+        JSON.parse((await sentinel('dlq', '--json')).stdout),
+        [],
+        'no dead letters in a fresh swarm',
+      );
       const again = await sentinel('up');
       assert.match(again.stderr, /already running/, 'up is idempotent');
     } finally {
@@ -67,6 +74,16 @@ describe('sentinel CLI', () => {
     assert.deepEqual(left, []);
     const status = await sentinel('stack', 'status');
     assert.match(status.stdout, /nats\s+external\s+-\s+yes/, 'down left the external servers alone');
+    const bus = await connectBus({
+      url: stack.natsUrl,
+      namespace: env.SENTINEL_NAMESPACE!,
+      name: 'test/cli',
+      ensureStreams: false,
+    });
+    const pool = new pg.Pool({ connectionString: stack.databaseUrl, max: 1 });
+    await removeNamespace(bus, pool, env.SENTINEL_NAMESPACE!);
+    await bus.close();
+    await pool.end();
   });
 
   test('cli - a bad setting is a clear error and exit code 1, not a stack trace', async () => {

@@ -12,6 +12,8 @@ import {
   choreographyMigrations,
   connectBus,
   consumerDeps,
+  names,
+  streamSettings,
   migrate,
   Publisher,
   quoteSchema,
@@ -19,6 +21,12 @@ import {
 import type { Bus, ConsumerDeps } from '../../choreography/index.ts';
 import { runtimeMigrations } from '../../agents/index.ts';
 import { stackUp } from '../../deploy/index.ts';
+
+/** Test namespaces keep their streams small: JetStream reserves each stream's limit on disk. */
+export const testStreamLimits = {
+  SENTINEL_EVENTS_MAX_BYTES: String(64 * 1024 * 1024),
+  SENTINEL_TELEMETRY_MAX_BYTES: String(64 * 1024 * 1024),
+} as const;
 
 export interface TestEnv {
   readonly config: Config;
@@ -34,13 +42,18 @@ export interface TestEnv {
 
 export async function testEnv(label: string, extra: Record<string, string> = {}): Promise<TestEnv> {
   const namespace = `t_${label.replace(/[^a-z0-9]/g, '').slice(0, 12)}_${randomBytes(3).toString('hex')}`;
-  const env = { SENTINEL_NAMESPACE: namespace, SENTINEL_LOG_LEVEL: 'warn', ...extra };
+  const env = { SENTINEL_NAMESPACE: namespace, SENTINEL_LOG_LEVEL: 'warn', ...testStreamLimits, ...extra };
   const config = loadConfigWith(env);
   await stackUp(config);
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 8 });
   await migrate(pool, namespace, 'choreography', choreographyMigrations);
   await migrate(pool, namespace, 'runtime', runtimeMigrations);
-  const bus = await connectBus({ url: config.natsUrl, namespace, name: `test/${label}` });
+  const bus = await connectBus({
+    url: config.natsUrl,
+    namespace,
+    name: `test/${label}`,
+    streams: streamSettings(config.streamMaxBytes),
+  });
   const publisher = new Publisher(bus.js, bus.names);
   const log = createLogger(config.logLevel, { test: label });
   return {
@@ -52,11 +65,8 @@ export async function testEnv(label: string, extra: Record<string, string> = {})
     log,
     deps: () => consumerDeps(bus, pool, namespace, log, publisher),
     async close() {
-      for (const stream of Object.values(bus.names.streams))
-        await bus.jsm.streams.delete(stream).catch(() => false);
-      await bus.jsm.streams.delete(`KV_${bus.names.agentsBucket}`).catch(() => false);
+      await removeNamespace(bus, pool, namespace);
       await bus.close();
-      await pool.query(`DROP SCHEMA IF EXISTS ${quoteSchema(namespace)} CASCADE`);
       await pool.end();
     },
   };
@@ -75,4 +85,46 @@ export async function eventually<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Removes every test namespace (streams, KV buckets and PostgreSQL schemas
+ * whose names start with `t_`) that an interrupted run left behind. Run it
+ * before the tests start, never while they run.
+ */
+export async function removeStaleTestNamespaces(config: Config): Promise<number> {
+  const bus = await connectBus({
+    url: config.natsUrl,
+    namespace: 'sentinel',
+    name: 'test/cleanup',
+    ensureStreams: false,
+  });
+  let removed = 0;
+  try {
+    const stale: string[] = [];
+    for await (const s of bus.jsm.streams.list()) {
+      if (/^(T_|KV_t_)/.test(s.config.name)) stale.push(s.config.name);
+    }
+    for (const name of stale) if (await bus.jsm.streams.delete(name).catch(() => false)) removed++;
+  } finally {
+    await bus.close();
+  }
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 1 });
+  try {
+    const { rows } = await pool.query<{ nspname: string }>(
+      `SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'`,
+    );
+    for (const r of rows) await pool.query(`DROP SCHEMA IF EXISTS ${quoteSchema(r.nspname)} CASCADE`);
+  } finally {
+    await pool.end();
+  }
+  return removed;
+}
+
+/** Deletes one namespace's streams, agents bucket and PostgreSQL schema. */
+export async function removeNamespace(bus: Bus, pool: pg.Pool, namespace: string): Promise<void> {
+  const n = names(namespace);
+  for (const stream of [...Object.values(n.streams), `KV_${n.agentsBucket}`])
+    await bus.jsm.streams.delete(stream).catch(() => false);
+  await pool.query(`DROP SCHEMA IF EXISTS ${quoteSchema(namespace)} CASCADE`);
 }
