@@ -55,7 +55,12 @@ export interface ConsumerSpec {
   readonly stream: StreamKind;
   /** Event type pattern: `anomaly.detected` or `incident.*`. One per consumer (NATS 2.9). */
   readonly filter: string;
-  /** Deliveries before a failing event is dead-lettered. @default 5 */
+  /**
+   * Deliveries before an event whose handler keeps failing is dead-lettered.
+   * The server itself stops at this plus a headroom, for a process that dies
+   * on every delivery (then the max-deliveries advisory dead-letters it).
+   * @default 5
+   */
   readonly maxDeliver?: number;
   /**
    * Delays in ms before a failed event is delivered again, by attempt (the
@@ -116,6 +121,9 @@ export function consumerDeps(
   return { nc, js, jsm, pool, names, schema, publisher: publisher ?? new Publisher(js, names), log };
 }
 
+/** Extra deliveries the server allows beyond `maxDeliver` (see consumerConfig). */
+const REDELIVERY_HEADROOM = 10;
+
 const defaults = {
   maxDeliver: 5,
   backoffMs: [2000, 4000, 8000, 16000],
@@ -135,7 +143,10 @@ export function consumerConfig(names: Names, spec: ConsumerSpec): Partial<Consum
     deliver_policy: spec.deliverNewOnly ? DeliverPolicy.New : DeliverPolicy.All,
     replay_policy: ReplayPolicy.Instant,
     filter_subject: names.filterOf(spec.stream, spec.filter),
-    max_deliver: maxDeliver,
+    // Headroom above our own limit: deliveries that expired during an outage
+    // (messages waiting in the client's buffer) do not count as the handler
+    // failing; only a process that dies on every delivery runs into this one.
+    max_deliver: maxDeliver + REDELIVERY_HEADROOM,
     ack_wait: (spec.ackWaitMs ?? defaults.ackWaitMs) * MS_NS,
     max_ack_pending: spec.maxAckPending ?? defaults.maxAckPending,
   };
@@ -153,6 +164,16 @@ export async function ensureConsumer(jsm: JetStreamManager, names: Names, spec: 
   } catch (err) {
     if (!(err instanceof Error) || !/consumer not found/i.test(err.message)) throw err;
     await jsm.consumers.add(stream, cfg);
+  }
+}
+
+/** A failure thrown by the handler itself (as opposed to the infrastructure around it). */
+class HandlerFailure extends Error {
+  override readonly cause: unknown;
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = 'HandlerFailure';
+    this.cause = cause;
   }
 }
 
@@ -273,13 +294,28 @@ export class EventConsumer {
       const batch = this.#queue.splice(0, maxBatch);
       this.#space?.();
       this.#space = undefined;
-      try {
-        await this.#handleBatch(batch);
-      } catch (err) {
-        // Infrastructure failure (PostgreSQL or NATS down): let every message come back later.
-        this.#log.error({ err }, 'batch failed; messages will be redelivered');
-        for (const m of batch) m.nak(this.#delayFor(m.info.deliveryCount));
-        await sleep(500);
+      // An infrastructure outage (PostgreSQL or NATS unreachable) must not
+      // burn delivery attempts and dead-letter good events: hold the batch,
+      // tell the server we are still working on it, and retry until the
+      // outage ends. Events already settled are recognised by their claims.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.#handleBatch(batch);
+          break;
+        } catch (err) {
+          if (this.#stopping) {
+            for (const m of batch) m.nak();
+            return;
+          }
+          this.#log.error({ err, attempt }, 'batch failed on infrastructure; holding it and retrying');
+          const until = Date.now() + Math.min(5000, 250 * 2 ** Math.min(attempt, 5));
+          while (Date.now() < until && !this.#stopping) {
+            // Resets the ack wait of everything we hold: nobody else takes them meanwhile.
+            for (const m of batch) m.working();
+            for (const m of this.#queue) m.working();
+            await sleep(Math.min(250, until - Date.now()));
+          }
+        }
       }
     }
   }
@@ -308,7 +344,10 @@ export class EventConsumer {
         const outcomes = await this.#handleInTransaction([d]);
         this.#settle([d], outcomes);
       } catch (err) {
-        await this.#failed(d, err);
+        // Only the handler's own failures spend the event's attempts; an
+        // outage of PostgreSQL or NATS goes up and holds the whole batch.
+        if (!(err instanceof HandlerFailure)) throw err;
+        await this.#failed(d, err.cause);
       }
     }
   }
@@ -358,13 +397,17 @@ export class EventConsumer {
           incident: event.correlationid,
           traceparent: event.traceparent,
         });
-        await this.#handler(event, {
-          tx,
-          publish: (e) => outbox.push(e),
-          deliveryCount: d.msg.info.deliveryCount,
-          streamSeq: d.msg.info.streamSequence,
-          log,
-        });
+        try {
+          await this.#handler(event, {
+            tx,
+            publish: (e) => outbox.push(e),
+            deliveryCount: d.msg.info.deliveryCount,
+            streamSeq: d.msg.info.streamSequence,
+            log,
+          });
+        } catch (err) {
+          throw new HandlerFailure(err);
+        }
         outcomes.push('handled');
       }
       if (outbox.length > 0) {

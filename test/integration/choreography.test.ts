@@ -342,4 +342,53 @@ describe('choreography against the real NATS and PostgreSQL', () => {
     assert.equal(await wasProcessed(env.pool, env.config.namespace, 'prune-me', 'old'), false);
     assert.equal(await wasProcessed(env.pool, env.config.namespace, 'prune-me', 'new'), true);
   });
+  test('consumer - a PostgreSQL outage holds events instead of spending their attempts; nothing is dead-lettered or doubled', async () => {
+    const durable = 'outage';
+    let down = false;
+    const deps = env.deps();
+    // The real pool, behind a switch that makes it unreachable for a while.
+    const flaky = new Proxy(deps.pool, {
+      get(target, prop, receiver) {
+        if ((prop === 'connect' || prop === 'query') && down)
+          return () => Promise.reject(new Error('connect ECONNREFUSED (simulated outage)'));
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const handled: string[] = [];
+    const c2 = new EventConsumer(
+      { ...deps, pool: flaky },
+      {
+        durable,
+        stream: 'events',
+        filter: 'anomaly.detected',
+        maxDeliver: 2,
+        ackWaitMs: 1000,
+        deliverNewOnly: true,
+      },
+      async (e) => {
+        handled.push(e.id);
+      },
+    );
+    await c2.start(); // with PostgreSQL up: the consumer exists and its outbox is drained
+    down = true;
+    try {
+      const events = [anomaly('db'), anomaly('db'), anomaly('db')];
+      for (const e of events) await env.publisher.publish(e);
+      await new Promise((r) => setTimeout(r, 3500)); // longer than ack wait × max deliveries
+      assert.deepEqual(handled, [], 'nothing handled while PostgreSQL is away');
+      down = false;
+      await eventually(
+        () => (handled.length >= 3 ? true : undefined),
+        15_000,
+        'events handled after the outage',
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.deepEqual(handled.sort(), events.map((e) => e.id).sort(), 'each handled once');
+      assert.deepEqual(await deadLetters(durable), []);
+    } finally {
+      down = false;
+      await c2.stop();
+    }
+  });
 });
