@@ -4,6 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ ! -x "$root/node_modules/.bin/node" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
-  (cd "$root" && npm install --no-audit --no-fund # not `npm ci`: npm 11 refuses this lock file for lacking other platforms' optional binaries)
+  # npm install, not npm ci: npm 11 refuses this lock file for lacking other platforms' optional binaries.
+  (cd "$root" && npm install --no-audit --no-fund)
 fi
 exec "$root/node_modules/.bin/node" "$root/test/run.ts" "$@"
