@@ -97,6 +97,12 @@ export const choreographyMigrations: readonly Migration[] = [
 /** Runs `fn` in one transaction on a pooled client; rolls back on any error. */
 export async function inTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // The server may end the session under us (idle-in-transaction timeout,
+  // restart): the pending query rejects, and this keeps the client's 'error'
+  // event from becoming an uncaught exception.
+  let broken: unknown;
+  const onError = (err: unknown) => (broken = err);
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -106,6 +112,8 @@ export async function inTransaction<T>(pool: Pool, fn: (tx: PoolClient) => Promi
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    client.release();
+    client.off('error', onError);
+    // A broken connection goes back destroyed, never to be reused.
+    client.release(broken === undefined ? undefined : true);
   }
 }

@@ -59,10 +59,16 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
   const startedAt = new Date().toISOString();
   let status: Heartbeat['status'] = 'starting';
 
+  // A process frozen mid-transaction (SIGSTOP, a long GC, a VM pause) would
+  // keep its row locks and block the leader that replaces it. PostgreSQL ends
+  // such a session after half a lease: by the time a standby is elected, the
+  // frozen leader's locks are gone (and its transaction can never commit).
+  const idleInTxMs = Math.max(1000, (config.leaseTtlS * 1000) / 2);
   const pool = new pg.Pool({
     connectionString: config.databaseUrl,
     max: 4,
     application_name: `sentinel-${def.role}`,
+    options: `-c idle_in_transaction_session_timeout=${idleInTxMs}`,
   });
   pool.on('error', (err) => log.warn({ err }, 'idle PostgreSQL client failed'));
   await migrate(pool, schema, 'choreography', choreographyMigrations);
