@@ -3,6 +3,7 @@
  *   sentinel up | down               the stack and the swarm
  *   sentinel stack up|down|status    only the servers
  *   sentinel agents [--json]         every running agent: role, instance, leader/standby, lag, heartbeat
+ *   sentinel nab [score]             the detector on NAB-shaped data, and NAB's scoring
  */
 import { Command } from 'commander';
 import { loadConfig, ConfigError } from '../config/index.ts';
@@ -20,6 +21,7 @@ import type { StackLog } from '../deploy/index.ts';
 import { connectBus, readDeadLetters } from '../choreography/index.ts';
 import { listAgents, openRegistry } from '../agents/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
+import { registerNab } from './nab.ts';
 
 const say: StackLog = {
   info: (msg: string) => process.stderr.write(`${msg}\n`),
@@ -186,6 +188,8 @@ program
       await bus.close();
     }
   });
+
+registerNab(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -19,6 +19,7 @@ interface BenchModule {
 /** Every benchmark, by the name `npm run bench -- <name>` takes. */
 const benches: Record<string, () => Promise<BenchModule>> = {
   choreography: () => import('./choreography.ts'),
+  nab: () => import('./nab.ts'),
 };
 
 /** One result as a line: `{"bench": "x", "results": {"a": 1, "b": 2}}`. */
