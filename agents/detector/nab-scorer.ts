@@ -10,10 +10,19 @@
  *    which is the earliest, since the reward falls with position; a window
  *    with none costs the false-negative weight. Every detection outside the
  *    windows adds its (negative) sweep score.
- * 3. Each profile keeps the threshold with the best corpus score, and that
- *    score is normalised so that the null detector (never fires) gets 0 and
- *    a perfect one (fires on the first row of every window and nowhere else)
+ * 3. Each profile keeps the threshold with the best corpus score
+ *    (`nab/optimizer.py`); the raw score is the sum of the files' scores at
+ *    that threshold (the "Totals" row of `nab/scorer.py`), and it is
+ *    normalised (`Runner.normalize`) so that NAB's null detector gets 0 and a
+ *    perfect one (fires on the first row of every window and nowhere else)
  *    gets 100.
+ *
+ * On NAB-shaped input this gives NAB's thresholds and its scores to about
+ * 1e-12 (only the order floats are summed in differs). Input NAB's labeler
+ * or sweeper would reject or mis-handle is treated on purpose: a label not on
+ * a row is mapped to the rows it covers (NAB's sweeper would skip it and every
+ * later window of the file), windows sharing a timestamp are an error here,
+ * and a width-1 window does not divide by zero.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -48,16 +57,20 @@ export const PROBATION_FRACTION = 0.15;
  * The scaled sigmoid NAB weighs every detection with, of a position relative
  * to a window (`nab/sweeper.py` `scaledSigmoid`):
  *
- *   S(x) = 2 / (1 + e^(5x)) - 1,  and S(x) = -1 for x >= 3.
+ *   S(x) = 2 / (1 + e^(5x)) - 1,  and S(x) = -1 for x > 3.
  *
  * Inside a window x runs from -1 (its first row) towards 0 (just past its last
  * row): S(-1) = 0.98661, S(-0.5) = 0.84828, S(0) = 0. After a window x is the
  * distance past its last row in window widths: S(1) = -0.98661, so a false
  * positive just after a window costs almost nothing and one a window-width or
- * more later costs the full false-positive weight.
+ * more later costs the full false-positive weight. NAB's cut-off is strictly
+ * above 3 (`if relativePositionInWindow > 3.0`): S(3) itself is the sigmoid's
+ * -0.99999939, not -1, and that is what a false positive exactly three
+ * widths after a window costs (positions are whole rows over w - 1, so most
+ * windows have such a row).
  */
 export function scaledSigmoid(relativePosition: number): number {
-  if (relativePosition >= 3) return -1;
+  if (relativePosition > 3) return -1;
   return 2 / (1 + Math.exp(5 * relativePosition)) - 1;
 }
 
@@ -142,7 +155,8 @@ function rowWindows(series: ScoredSeries): RowWindow[] {
  *   fpWeight * S(position), from about 0 right after the window to the full
  *   fpWeight from one window-width on (a width-1 window divides by zero in
  *   NAB and gives -1 here, the same limit);
- * - before any window a detection costs the full fpWeight (position 3).
+ * - before any window a detection costs the full fpWeight: NAB sets the
+ *   unweighted score to -1 itself there (not S(3), which is not quite -1).
  */
 function sweepPoints(series: ScoredSeries, firstWindowId: number): SweepPoints {
   const n = series.timestamps.length;
@@ -168,7 +182,7 @@ function sweepPoints(series: ScoredSeries, firstWindowId: number): SweepPoints {
       window[k] = firstWindowId + next;
       windowIds.add(firstWindowId + next);
     } else {
-      sigmoid[k] = scaledSigmoid(prev ? Math.abs(i - prev.last) / (prev.last - prev.first) : 3);
+      sigmoid[k] = prev ? scaledSigmoid(Math.abs(i - prev.last) / (prev.last - prev.first)) : -1;
       window[k] = -1;
     }
   }
@@ -230,7 +244,10 @@ function thresholdCurve(files: readonly SweepPoints[], cost: CostMatrix): Thresh
   return curve;
 }
 
-/** The best threshold of a curve; among equal scores the highest threshold, as NAB's stable sort keeps. */
+/**
+ * The best threshold of a curve; among equal scores the highest threshold,
+ * as NAB's stable `sorted(..., reverse=True)[0]` keeps (`nab/optimizer.py`).
+ */
 function bestOf(curve: readonly ThresholdScore[]): ThresholdScore {
   let best = curve[0]!;
   for (const c of curve) if (c.score > best.score) best = c;
@@ -250,11 +267,18 @@ export interface FileScore {
 /** One profile's result over the corpus. */
 export interface ProfileScore {
   readonly threshold: number;
-  /** The raw corpus score at that threshold. */
+  /** The raw corpus score at that threshold: the sum of the files' scores. */
   readonly raw: number;
-  /** The null detector's score: -fnWeight per window. */
+  /**
+   * The null detector's raw score, at its own best threshold: -fnWeight per
+   * window with a scored row, unless firing on every row does better.
+   */
   readonly nullScore: number;
-  /** The perfect detector's score: tpWeight per window. */
+  /**
+   * The perfect score: tpWeight per labelled window, every window counted
+   * (NAB `Runner.normalize` counts the windows of the labels file), even one
+   * wholly inside a probationary period that no detector can reach.
+   */
   readonly perfectScore: number;
   /** 100 * (raw - null) / (perfect - null). */
   readonly normalized: number;
@@ -293,8 +317,9 @@ function fileScore(
 /**
  * Scores a corpus under each profile: sweeps the threshold over every
  * distinct anomaly score for the best corpus score, then normalises it.
- * The null score is that of NAB's null detector (a constant 0.5 on every row)
- * under the same sweep; the perfect score counts every labelled window.
+ * The null score is that of NAB's null detector (a constant 0.5 on every row,
+ * `nab/detectors/null`) under the same sweep and scoring; the perfect score
+ * counts every labelled window.
  */
 export function scoreCorpus(
   corpus: readonly ScoredSeries[],
@@ -311,16 +336,24 @@ export function scoreCorpus(
   const out: Record<string, ProfileScore> = {};
   for (const [name, cost] of Object.entries(profiles)) {
     const best = bestOf(thresholdCurve(points, cost));
-    const nullScore = bestOf(thresholdCurve(nullPoints, cost)).score;
+    const files = corpus.map((s, i) => fileScore(s, points[i]!, cost, best.threshold));
+    // NAB normalises the "Totals" row, the sum of the per-file scores at the
+    // chosen threshold, for the detector and for the null detector alike.
+    const raw = files.reduce((sum, f) => sum + f.score, 0);
+    const nullThreshold = bestOf(thresholdCurve(nullPoints, cost)).threshold;
+    const nullScore = corpus.reduce(
+      (sum, s, i) => sum + fileScore(s, nullPoints[i]!, cost, nullThreshold).score,
+      0,
+    );
     const perfectScore = windowCount * cost.tpWeight;
     const span = perfectScore - nullScore;
     out[name] = {
       threshold: best.threshold,
-      raw: best.score,
+      raw,
       nullScore,
       perfectScore,
-      normalized: span === 0 ? 0 : (100 * (best.score - nullScore)) / span,
-      files: corpus.map((s, i) => fileScore(s, points[i]!, cost, best.threshold)),
+      normalized: span === 0 ? 0 : (100 * (raw - nullScore)) / span,
+      files,
     };
   }
   return out;
@@ -446,11 +479,26 @@ export function readResults(resultsDir: string, windowsFile: string, detector = 
   return out;
 }
 
-/** The bench line's metrics: the normalised score of each profile. */
+/**
+ * `x` to two decimals the way NAB prints its final scores (Python `'%.2f'`
+ * in `Runner.normalize`): rounded from the exact binary value, an exact tie
+ * to even. `Math.round(x * 100) / 100` is not that: the product is itself
+ * rounded (68.985 is 68.98499…, but 68.985 * 100 is 6898.5), and ties go up.
+ * `toFixed` rounds the exact value too but sends ties away from zero; a
+ * double is an exact tie at two decimals only when 8x is an odd integer.
+ */
+function roundLikeNab(x: number): number {
+  const eighths = x * 8;
+  if (Number.isInteger(eighths) && eighths % 2 !== 0) {
+    const below = Math.floor(x * 100);
+    return (below % 2 === 0 ? below : below + 1) / 100;
+  }
+  return Number(x.toFixed(2));
+}
+
+/** The bench line's metrics: the normalised score of each profile, to two decimals as NAB prints it. */
 export function benchResults(scores: Record<string, ProfileScore>): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(scores).map(([name, s]) => [name, Math.round(s.normalized * 100) / 100]),
-  );
+  return Object.fromEntries(Object.entries(scores).map(([name, s]) => [name, roundLikeNab(s.normalized)]));
 }
 
 /** A human summary: per profile the threshold and scores, then the standard profile per file. */
@@ -458,7 +506,7 @@ export function formatSummary(scores: Record<string, ProfileScore>): string {
   const lines: string[] = [];
   for (const [name, s] of Object.entries(scores)) {
     lines.push(
-      `${name.padEnd(19)} ${s.normalized.toFixed(2).padStart(7)}  (raw ${s.raw.toFixed(3)}, null ${s.nullScore.toFixed(1)}, perfect ${s.perfectScore.toFixed(1)}, threshold ${s.threshold.toFixed(4)})`,
+      `${name.padEnd(19)} ${roundLikeNab(s.normalized).toFixed(2).padStart(7)}  (raw ${s.raw.toFixed(3)}, null ${s.nullScore.toFixed(1)}, perfect ${s.perfectScore.toFixed(1)}, threshold ${s.threshold.toFixed(4)})`,
     );
   }
   const standard = scores.standard;

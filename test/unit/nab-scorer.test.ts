@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import {
+  benchResults,
   NabInputError,
   probationaryLength,
   readResults,
@@ -12,7 +13,7 @@ import {
   scaledSigmoid,
   scoreCorpus,
 } from '../../agents/detector/index.ts';
-import type { ScoredSeries } from '../../agents/detector/index.ts';
+import type { ProfileScore, ScoredSeries } from '../../agents/detector/index.ts';
 
 const T0 = Date.UTC(2014, 3, 1);
 const STEP_MS = 5 * 60_000;
@@ -45,7 +46,10 @@ describe('nab scorer - the scaled sigmoid and the probation', () => {
     assert.ok(Math.abs(scaledSigmoid(-0.5) - 0.84828) < 1e-5);
     assert.equal(scaledSigmoid(0), 0);
     assert.ok(Math.abs(scaledSigmoid(1) + 0.98661) < 1e-5);
-    assert.equal(scaledSigmoid(3), -1);
+    // NAB cuts off strictly above 3 (`if relativePositionInWindow > 3.0`): S(3) is still the sigmoid.
+    assert.equal(scaledSigmoid(3), 2 / (1 + Math.exp(15)) - 1);
+    assert.ok(Math.abs(scaledSigmoid(3) + 0.9999993881955461) < 1e-16);
+    assert.equal(scaledSigmoid(3.000001), -1);
     assert.equal(scaledSigmoid(1e9), -1);
   });
 
@@ -178,6 +182,120 @@ describe('nab scorer - the threshold sweep', () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+/** |actual - expected| <= tol, with both in the message. */
+function near(actual: number, expected: number, tol = 1e-12): void {
+  assert.ok(Math.abs(actual - expected) <= tol, `${actual} is not ${expected} (±${tol})`);
+}
+
+/**
+ * Cases worked by hand from NAB v1.1's formulas (`nab/sweeper.py`,
+ * `nab/optimizer.py`, `nab/scorer.py`, `Runner.normalize`). S(x) =
+ * 2 / (1 + e^(5x)) - 1 = -tanh(2.5x); a TP earns S(x) / S(-1) * tpWeight,
+ * an FP S(x) * fpWeight. The literals were also produced by a line-by-line
+ * Python transcription of those NAB files on the same inputs.
+ */
+describe('nab scorer - hand-computed from NAB v1.1', () => {
+  test('nab scorer - TP at -0.8, FP after the window, FP before it, probation and second detections ignored', () => {
+    // 1000 rows: probation floor(0.15 * 1000) = 150. Window rows [500, 599], w = 100.
+    // Row 100: probation, not scored. Row 300: before any window, -fpWeight.
+    // Row 520: -(599 - 520 + 1) / 100 = -0.8, worth tanh(2) / tanh(2.5) = 0.97711.
+    // Row 560: a later detection in the same window, not counted.
+    // Row 700: |599 - 700| / (100 - 1) = 101 / 99 past the window, costs fpWeight * tanh(2.5 * 101 / 99).
+    const all = scoreCorpus([series(1000, [[500, 599]], { 100: 1, 300: 1, 520: 1, 560: 1, 700: 1 })]);
+    const tp = Math.tanh(2) / Math.tanh(2.5);
+    const far = Math.tanh((2.5 * 101) / 99);
+    near(all.standard!.raw, tp - 0.11 - 0.11 * far);
+    near(all.standard!.raw, 0.7584386594560436);
+    near(all.reward_low_fp_rate!.raw, 0.5397704779894827);
+    near(all.reward_low_fn_rate!.raw, 0.7584386594560436);
+    assert.equal(all.standard!.threshold, 1);
+    // Null: never firing costs -fnWeight for the one window; perfect: tpWeight for it.
+    assert.deepEqual(
+      Object.values(all).map((p) => [p.nullScore, p.perfectScore]),
+      [
+        [-1, 1],
+        [-1, 1],
+        [-2, 1],
+      ],
+    );
+    near(all.standard!.normalized, 87.92193297280218, 1e-9);
+    near(all.reward_low_fp_rate!.normalized, 76.98852389947413, 1e-9);
+    near(all.reward_low_fn_rate!.normalized, 91.94795531520145, 1e-9);
+    assert.deepEqual(
+      { detected: all.standard!.files[0]!.detectedWindows, fp: all.standard!.files[0]!.falsePositives },
+      { detected: 1, fp: 2 },
+    );
+  });
+
+  test('nab scorer - an FP exactly three widths after a window costs S(3), not the full FP weight', () => {
+    // Window [500, 510], w - 1 = 10: row 540 is at 30 / 10 = 3, row 541 at 3.1.
+    const at3 = standard([series(1000, [[500, 510]], { 500: 1, 540: 1 })]);
+    near(at3.raw, 1 - 0.11 * Math.tanh(7.5), 1e-15);
+    near(at3.raw, 0.8900000672984899, 1e-15);
+    assert.notEqual(at3.raw, 0.89);
+    const past3 = standard([series(1000, [[500, 510]], { 500: 1, 541: 1 })]);
+    near(past3.raw, 0.89, 1e-15);
+  });
+
+  test('nab scorer - windows in the probation: unscored there, but the perfect score counts them all', () => {
+    // Probation 150 rows. [20, 39] lies wholly inside it: no FN, no reward, but it is one of the 3
+    // windows NAB's perfect score counts. [100, 199] is scored from row 150 on, which sits at
+    // -(199 - 150 + 1) / 100 = -0.5: tanh(1.25) / tanh(2.5). Row 500 opens [500, 599]: +1.
+    const all = scoreCorpus([
+      series(
+        1000,
+        [
+          [20, 39],
+          [100, 199],
+          [500, 599],
+        ],
+        { 120: 1, 150: 1, 500: 1 },
+      ),
+    ]);
+    const s = all.standard!;
+    near(s.raw, Math.tanh(1.25) / Math.tanh(2.5) + 1);
+    near(s.raw, 1.8597925669097837);
+    assert.equal(s.nullScore, -2);
+    assert.equal(s.perfectScore, 3);
+    near(s.normalized, 77.19585133819568, 1e-9);
+    near(all.reward_low_fn_rate!.normalized, 83.71132238442547, 1e-9);
+  });
+
+  test("nab scorer - the null score is NAB's null detector at its best threshold, not always -FN per window", () => {
+    // 20 rows, probation floor(3) = 3, window [3, 15] (w = 13) then rows 16..19 after it.
+    // NAB's null detector scores 0.5 everywhere; firing everywhere takes the window on its first
+    // row (+1) and pays 0.11 * tanh(2.5 k / 12) for rows 15 + k: better than staying silent (-1).
+    const s = standard([series(20, [[3, 15]], { 9: 1 })]);
+    let fp = 0;
+    for (let k = 1; k <= 4; k++) fp += Math.tanh((2.5 * k) / 12);
+    near(s.nullScore, 1 - 0.11 * fp);
+    near(s.nullScore, 0.7980014167877115);
+    // Row 9 is at -(15 - 9 + 1) / 13 = -7/13.
+    near(s.raw, Math.tanh((2.5 * 7) / 13) / Math.tanh(2.5));
+    near(s.normalized, 43.063270470521786, 1e-9);
+  });
+
+  test('nab scorer - among thresholds with the same corpus score NAB keeps the highest', () => {
+    // At 0.9 the window is taken on its first row; at 0.6 a later detection adds nothing.
+    const s = standard([series(1000, [[500, 599]], { 500: 0.9, 550: 0.6 })]);
+    assert.equal(s.threshold, 0.9);
+    near(s.raw, 1);
+  });
+
+  test("nab scorer - the bench figure is rounded as NAB prints it ('%.2f': the exact binary value, ties to even)", () => {
+    const r = benchResults(
+      Object.fromEntries(
+        [68.985, 0.125, 0.375, -0.125, 57.3146, 75.08265].map((x, i) => [
+          `p${i}`,
+          { normalized: x } as ProfileScore,
+        ]),
+      ),
+    );
+    // 68.985 is 68.98499… as a double; 0.125 and 0.375 are exact ties.
+    assert.deepEqual(Object.values(r), [68.98, 0.12, 0.38, -0.12, 57.31, 75.08]);
   });
 });
 
