@@ -4,7 +4,9 @@
  * Roles that later parts add plug in here and the supervisor runs them.
  */
 import type { AgentDefinition } from './runtime/agent-definition.ts';
+import { collector } from './collector/index.ts';
 import { correlator } from './correlator/index.ts';
+import { detector } from './detector/index.ts';
 
 export interface RoleEntry {
   readonly definition: AgentDefinition;
@@ -12,6 +14,8 @@ export interface RoleEntry {
 }
 
 export const roles: Readonly<Record<string, RoleEntry>> = {
+  collector: { definition: collector, replicas: 1 },
+  detector: { definition: detector, replicas: 2 },
   correlator: { definition: correlator, replicas: 2 },
 };
 

@@ -34,7 +34,7 @@ import type {
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
-import { DeadLetterReason, publishDeadLetter } from './dead-letter.ts';
+import { DeadLetterReason, deadLetterMessage, publishDeadLetter } from './dead-letter.ts';
 import { decodeEvent, publisherOf } from './envelope.ts';
 import type { SentinelEvent } from './envelope.ts';
 import { EventValidationError, NonRetryableError } from './errors.ts';
@@ -55,6 +55,8 @@ export interface ConsumerSpec {
   readonly stream: StreamKind;
   /** Event type pattern: `anomaly.detected` or `incident.*`. One per consumer (NATS 2.9). */
   readonly filter: string;
+  /** An exact filter subject instead of the pattern's (a telemetry partition, say). */
+  readonly subject?: string;
   /**
    * Deliveries before an event whose handler keeps failing is dead-lettered.
    * The server itself stops at this plus a headroom, for a process that dies
@@ -142,7 +144,7 @@ export function consumerConfig(names: Names, spec: ConsumerSpec): Partial<Consum
     ack_policy: AckPolicy.Explicit,
     deliver_policy: spec.deliverNewOnly ? DeliverPolicy.New : DeliverPolicy.All,
     replay_policy: ReplayPolicy.Instant,
-    filter_subject: names.filterOf(spec.stream, spec.filter),
+    filter_subject: spec.subject ?? names.filterOf(spec.stream, spec.filter),
     // Headroom above our own limit: deliveries that expired during an outage
     // (messages waiting in the client's buffer) do not count as the handler
     // failing; only a process that dies on every delivery runs into this one.
@@ -410,12 +412,7 @@ export class EventConsumer {
         }
         outcomes.push('handled');
       }
-      if (outbox.length > 0) {
-        await tx.query(
-          `INSERT INTO ${s}.outbox (event_id, consumer, event) SELECT id, $1, ev FROM unnest($2::text[], $3::jsonb[]) AS t(id, ev)`,
-          [this.spec.durable, outbox.map((e) => e.id), outbox.map((e) => JSON.stringify(e))],
-        );
-      }
+      await writeOutbox(tx, schema, this.spec.durable, outbox);
       return { outcomes, outbox };
     });
     if (outbox.length > 0) await publishOutbox(this.#deps, this.spec.durable, outbox);
@@ -457,31 +454,14 @@ export class EventConsumer {
     err: unknown,
     event?: SentinelEvent,
   ): Promise<void> {
-    const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    try {
-      await publishDeadLetter(this.#deps.js, this.#deps.names, {
-        reason,
-        error,
-        consumer: this.spec.durable,
-        stream: this.#stream,
-        streamSeq: msg.info.streamSequence,
-        subject: msg.subject,
-        deliveryCount: msg.info.deliveryCount,
-        payload: msg.data,
-        ...(event ? { eventId: event.id, eventType: event.type } : {}),
-      });
-    } catch (dlqErr) {
-      // Could not store the dead letter: keep the message, so it is not lost.
-      this.#log.error({ err: dlqErr }, 'dead-lettering failed; message will be redelivered');
-      msg.nak(this.#delayFor(msg.info.deliveryCount));
-      return;
-    }
-    this.#log.warn(
-      { reason, error, streamSeq: msg.info.streamSequence, eventId: event?.id },
-      'message dead-lettered',
+    await deadLetterMessage(
+      { js: this.#deps.js, names: this.#deps.names, log: this.#log },
+      { consumer: this.spec.durable, stream: this.#stream },
+      msg,
+      reason,
+      err,
+      { ...(event ? { event } : {}), retryDelayMs: this.#delayFor(msg.info.deliveryCount) },
     );
-    eventsHandled.inc({ consumer: this.spec.durable, outcome: 'dead_lettered' });
-    msg.term(reason);
   }
 
   /** The server gave up on a message (its consumer died on every delivery): dead-letter it from the stream. */
@@ -516,6 +496,24 @@ const PRUNE_EVERY_MS = 3600_000;
 
 /** Outbox rows older than this are presumed orphaned by a crashed replica and republished. */
 const OUTBOX_STALE_MS = 5000;
+
+/**
+ * Writes events to the transactional outbox in `tx`: they are published once
+ * the transaction commits (by the writer right after, or by any replica's
+ * relay if the writer dies first).
+ */
+export async function writeOutbox(
+  tx: PoolClient,
+  schema: string,
+  consumer: string,
+  events: readonly SentinelEvent[],
+): Promise<void> {
+  if (events.length === 0) return;
+  await tx.query(
+    `INSERT INTO ${quoteSchema(schema)}.outbox (event_id, consumer, event) SELECT id, $1, ev FROM unnest($2::text[], $3::jsonb[]) AS t(id, ev)`,
+    [consumer, events.map((e) => e.id), events.map((e) => JSON.stringify(e))],
+  );
+}
 
 /** Publishes committed outbox events, then deletes their rows. */
 async function publishOutbox(

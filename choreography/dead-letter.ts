@@ -6,9 +6,11 @@
  * counter counts it, and the log says why.
  */
 import { headers } from '@nats-io/transport-node';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import type { SentinelEvent } from './envelope.ts';
 import { z } from 'zod';
-import { deadLetters } from './metrics.ts';
+import { deadLetters, eventsHandled } from './metrics.ts';
 import type { Names } from './subjects.ts';
 
 export const DeadLetterReason = {
@@ -87,6 +89,47 @@ export async function publishDeadLetter(
     timeout: 5000,
   });
   deadLetters.inc({ consumer: input.consumer, reason: input.reason });
+}
+
+/**
+ * Dead-letters a consumed message and terminates it. When the dead letter
+ * cannot be stored the message is nak'ed instead (after `retryDelayMs`), so it
+ * is never lost. Returns whether it was dead-lettered.
+ */
+export async function deadLetterMessage(
+  deps: { readonly js: JetStreamClient; readonly names: Names; readonly log: Logger },
+  where: { readonly consumer: string; readonly stream: string },
+  msg: JsMsg,
+  reason: DeadLetterReason,
+  err: unknown,
+  options: { readonly event?: SentinelEvent; readonly retryDelayMs: number },
+): Promise<boolean> {
+  const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  const { event } = options;
+  try {
+    await publishDeadLetter(deps.js, deps.names, {
+      reason,
+      error,
+      consumer: where.consumer,
+      stream: where.stream,
+      streamSeq: msg.info.streamSequence,
+      subject: msg.subject,
+      deliveryCount: msg.info.deliveryCount,
+      payload: msg.data,
+      ...(event ? { eventId: event.id, eventType: event.type } : {}),
+    });
+  } catch (dlqErr) {
+    deps.log.error({ err: dlqErr }, 'dead-lettering failed; message will be redelivered');
+    msg.nak(options.retryDelayMs);
+    return false;
+  }
+  deps.log.warn(
+    { reason, error, streamSeq: msg.info.streamSequence, eventId: event?.id },
+    'message dead-lettered',
+  );
+  eventsHandled.inc({ consumer: where.consumer, outcome: 'dead_lettered' });
+  msg.term(reason);
+  return true;
 }
 
 /**

@@ -8,6 +8,11 @@ import { z } from 'zod';
 
 /** A service name as the scenario format writes it (kebab-case). */
 export const ServiceName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'service names are kebab-case');
+/**
+ * Where telemetry comes from and an incident happens: a cluster, a region, one
+ * run of a scenario's fleet. Services are only ever correlated within one.
+ */
+export const EnvironmentName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'environment names are kebab-case');
 export const FaultKind = z.enum([
   'cpu_spin',
   'memory_leak',
@@ -49,6 +54,55 @@ const MetricSample = z.object({
   kind: MetricKind.optional(),
 });
 
+/** The replica a piece of telemetry was collected from. */
+const TelemetryTarget = z.object({
+  environment: EnvironmentName,
+  service: ServiceName,
+  instance: z.string().min(1).max(256),
+});
+
+/**
+ * What the detector computed from raw samples before scoring: a gauge's
+ * `value`, a counter's per-second `rate`, a histogram's quantiles (`p50`,
+ * `p90`, `p99`) and `mean` over the last interval.
+ */
+export const SignalStat = z.enum(['value', 'rate', 'p50', 'p90', 'p99', 'mean']);
+export type SignalStat = z.infer<typeof SignalStat>;
+
+/**
+ * What a signal tells about a service, by the conventions its metric follows:
+ * the symptoms SREs page on (`errors`, `latency`, `availability`, `traffic`,
+ * `saturation`, never-seen `logs`) and `runtime` detail that is evidence only.
+ */
+export const SignalClass = z.enum([
+  'errors',
+  'latency',
+  'availability',
+  'traffic',
+  'saturation',
+  'logs',
+  'runtime',
+]);
+export type SignalClass = z.infer<typeof SignalClass>;
+
+/**
+ * The direction in which each class hurts: errors, latency, saturation and
+ * new log shapes going up, availability going down; traffic either way.
+ * Runtime detail never pages.
+ */
+export const SIGNAL_HARM: Readonly<Record<SignalClass, 'up' | 'down' | 'either' | 'never'>> = {
+  errors: 'up',
+  latency: 'up',
+  saturation: 'up',
+  logs: 'up',
+  availability: 'down',
+  traffic: 'either',
+  runtime: 'never',
+};
+
+const Series = z.object({ name: z.string().min(1).max(256), labels: Labels });
+const Fingerprint = z.string().min(1).max(256);
+
 const Target = z.object({
   service: ServiceName,
   kind: z.enum(['service', 'replica', 'deployment']),
@@ -67,12 +121,12 @@ const Plan = z.object({
 
 export const eventDataSchemas = {
   'sentinel.telemetry.metrics.v1': z.object({
-    target: z.object({ service: ServiceName, instance: z.string().min(1).max(256) }),
+    target: TelemetryTarget,
     scrapedAtMs: z.number().int().nonnegative(),
     samples: z.array(MetricSample).max(50_000),
   }),
   'sentinel.telemetry.logs.v1': z.object({
-    target: z.object({ service: ServiceName, instance: z.string().min(1).max(256) }),
+    target: TelemetryTarget,
     lines: z
       .array(
         z.object({
@@ -84,13 +138,23 @@ export const eventDataSchemas = {
       .max(10_000),
   }),
   'sentinel.change.recorded.v1': z.object({
+    environment: EnvironmentName,
     service: ServiceName,
     kind: z.enum(['deploy', 'config', 'scale']),
     from: z.string().max(256).optional(),
     to: z.string().max(256).optional(),
     by: z.string().max(256),
+    /** When the change happened (the change record's time, not when it was collected). */
+    at: IsoTime,
+  }),
+  /** The services a service was seen calling (from its own dependency-call metrics). */
+  'sentinel.topology.observed.v1': z.object({
+    environment: EnvironmentName,
+    service: ServiceName,
+    dependsOn: z.array(ServiceName).max(64),
   }),
   'sentinel.alert.received.v1': z.object({
+    environment: EnvironmentName.optional(),
     alertname: z.string().min(1).max(256),
     status: z.enum(['firing', 'resolved']),
     service: ServiceName.optional(),
@@ -100,33 +164,67 @@ export const eventDataSchemas = {
     startsAt: IsoTime,
     fingerprint: z.string().min(1).max(128),
   }),
+  /**
+   * A series left its baseline and stayed out: the evidence of one anomaly
+   * episode, sent when it starts (and again when its score rises a band).
+   */
   'sentinel.anomaly.detected.v1': z.object({
+    environment: EnvironmentName,
     service: ServiceName,
-    series: z.object({ name: z.string().min(1).max(256), labels: Labels }),
+    /** The replica, when the series is one replica's. */
+    instance: z.string().min(1).max(256).optional(),
+    series: Series,
+    stat: SignalStat,
+    signal: SignalClass,
     value: z.number(),
+    /** The series' typical value before the episode (median of its recent past). */
     baseline: z.number(),
     score: z.number().min(0).max(1),
     direction: z.enum(['up', 'down']),
+    /** From the first anomalous sample of the episode to this one. */
     window: z.object({ startMs: z.number().int().nonnegative(), endMs: z.number().int().nonnegative() }),
-    fingerprint: z.string().min(1).max(128),
+    /** Stable per series and direction: the same signal misbehaving again has the same fingerprint. */
+    fingerprint: Fingerprint,
+  }),
+  /** An anomaly episode ended: the series came back to its baseline and stayed there. */
+  'sentinel.anomaly.resolved.v1': z.object({
+    environment: EnvironmentName,
+    service: ServiceName,
+    instance: z.string().min(1).max(256).optional(),
+    series: Series,
+    stat: SignalStat,
+    fingerprint: Fingerprint,
+    window: z.object({ startMs: z.number().int().nonnegative(), endMs: z.number().int().nonnegative() }),
+    peakScore: z.number().min(0).max(1),
   }),
   'sentinel.incident.opened.v1': z.object({
     incidentId: Id,
-    fingerprint: z.string().min(1).max(128),
-    services: z.array(ServiceName).min(1),
+    environment: EnvironmentName,
+    fingerprint: Fingerprint,
+    /** Every service with a symptom in the incident. */
+    services: z.array(ServiceName).min(1).max(64),
+    /**
+     * The services the symptoms point at: those with symptoms of their own
+     * whose dependencies show none (the deepest in the call graph). The
+     * analyst starts there.
+     */
+    suspects: z.array(ServiceName).min(1).max(64),
     severity: Severity,
     title: Text(512),
     signals: z.number().int().positive(),
   }),
   'sentinel.incident.updated.v1': z.object({
     incidentId: Id,
-    services: z.array(ServiceName).min(1),
+    environment: EnvironmentName,
+    services: z.array(ServiceName).min(1).max(64),
+    suspects: z.array(ServiceName).min(1).max(64),
     severity: Severity,
     signals: z.number().int().positive(),
     reason: Text(512),
   }),
   'sentinel.incident.resolved.v1': z.object({
     incidentId: Id,
+    environment: EnvironmentName,
     resolution: z.enum(['remediated', 'recovered', 'quiet', 'manual']),
     summary: Text(2048),
   }),

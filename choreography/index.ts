@@ -4,8 +4,21 @@
  * This file lists everything other parts may use.
  */
 export { connectBus } from './bus.ts';
-export { EventConsumer, consumerConfig, consumerDeps, drainOutbox, ensureConsumer } from './consumer.ts';
-export { DeadLetterReason, deadLetterSchema, publishDeadLetter, readDeadLetters } from './dead-letter.ts';
+export {
+  EventConsumer,
+  consumerConfig,
+  consumerDeps,
+  drainOutbox,
+  ensureConsumer,
+  writeOutbox,
+} from './consumer.ts';
+export {
+  DeadLetterReason,
+  deadLetterMessage,
+  deadLetterSchema,
+  publishDeadLetter,
+  readDeadLetters,
+} from './dead-letter.ts';
 export {
   compareFence,
   createEvent,
@@ -27,6 +40,7 @@ export {
 export { connectEtcd, ETCD_CALL_TIMEOUT_MS } from './etcd.ts';
 export {
   ActionName,
+  EnvironmentName,
   eventDataSchemas,
   eventTypes,
   FaultKind,
@@ -35,17 +49,24 @@ export {
   RiskTier,
   ServiceName,
   Severity,
+  SIGNAL_HARM,
+  SignalClass,
+  SignalStat,
   StreamKind,
   streamKindOf,
 } from './event-types.ts';
 export { checkFence, fenceRefusals } from './fencing.ts';
 export { claimEvent, PROCESSED_RETENTION_S, pruneProcessed, wasProcessed } from './idempotency.ts';
+export { hash32 } from './hash.ts';
 export { LeaderElection } from './leader-election.ts';
+export { Membership, rendezvousOwner } from './membership.ts';
+export { PartitionOwnership } from './partition-ownership.ts';
 export { deadLetters, eventsHandled, fenceRefusalsTotal, handleLatency, registry } from './metrics.ts';
 export { choreographyMigrations, inTransaction, migrate, quoteSchema } from './migrations.ts';
 export { Publisher } from './publisher.ts';
 export { defaultStreamSettings, ensureStreams, streamConfigs, streamSettings } from './streams.ts';
-export { names } from './subjects.ts';
+export { names, partitionOf } from './subjects.ts';
+export { replayTelemetry, TelemetryConsumer } from './telemetry-consumer.ts';
 export {
   childTraceParent,
   formatTraceParent,
@@ -74,8 +95,11 @@ export type {
   LeaderElectionOptions,
   Leadership,
 } from './leader-election.ts';
+export type { MembershipOptions } from './membership.ts';
 export type { Migration } from './migrations.ts';
+export type { PartitionListener, PartitionOwnershipOptions } from './partition-ownership.ts';
 export type { PublishResult, PublisherOptions } from './publisher.ts';
 export type { StreamSettings } from './streams.ts';
 export type { Names } from './subjects.ts';
+export type { ReplayOptions, TelemetryConsumerSpec, TelemetryHandler } from './telemetry-consumer.ts';
 export type { TraceParent } from './trace-context.ts';

@@ -7,7 +7,8 @@ import { headers, NoRespondersError, TimeoutError, RequestError } from '@nats-io
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import { encodeEvent, ensureValid } from './envelope.ts';
 import type { SentinelEvent } from './envelope.ts';
-import { PublishError } from './errors.ts';
+import { EventValidationError, PublishError } from './errors.ts';
+import { streamKindOf } from './event-types.ts';
 import type { Names } from './subjects.ts';
 
 export interface PublisherOptions {
@@ -41,15 +42,26 @@ export class Publisher {
     this.#retryDelayMs = options.retryDelayMs ?? 100;
   }
 
-  /** Validates, then publishes with the event id as `Nats-Msg-Id`; retries only when no ack came. */
-  async publish(event: SentinelEvent): Promise<PublishResult> {
+  /**
+   * Validates, then publishes with the event id as `Nats-Msg-Id`; retries only
+   * when no ack came. Telemetry must name its partition (see `partitionOf`);
+   * domain events must not.
+   */
+  async publish(event: SentinelEvent, options: { readonly partition?: number } = {}): Promise<PublishResult> {
     const valid = ensureValid(event);
+    const telemetry = streamKindOf(valid.type) === 'telemetry';
+    if (telemetry !== (options.partition !== undefined))
+      throw new EventValidationError(
+        telemetry
+          ? `${valid.type} is telemetry: publish it to a partition`
+          : `${valid.type} is a domain event: it has no partition`,
+      );
     const payload = encodeEvent(valid);
     const h = headers();
     h.set('traceparent', valid.traceparent);
     h.set('ce-type', valid.type);
     h.set('ce-id', valid.id);
-    const subject = this.#names.subjectOf(valid.type);
+    const subject = this.#names.subjectOf(valid.type, options.partition);
     let lastError: unknown;
     for (let attempt = 1; attempt <= this.#attempts; attempt++) {
       try {

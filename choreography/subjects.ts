@@ -1,18 +1,23 @@
 /**
  * Names on the wire. Event type `sentinel.<noun>.<verb>.v<n>` travels on
- * subject `<ns>.tel.<noun>.<verb>.v<n>` (telemetry) or `<ns>.evt.<noun>.<verb>.v<n>`
- * (domain events); dead letters on `<ns>.dlq.<consumer>`. The namespace keeps
- * test runs and deployments apart on one server.
+ * subject `<ns>.evt.<noun>.<verb>.v<n>` (domain events) or, for telemetry,
+ * `<ns>.tel.<noun>.<verb>.v<n>.p<k>`: telemetry is split into partitions by
+ * target, so each detector replica can own some partitions and see every
+ * sample of the series it watches. Dead letters go on `<ns>.dlq.<consumer>`.
+ * The namespace keeps test runs and deployments apart on one server.
  */
 import { streamKindOf } from './event-types.ts';
+import { hash32 } from './hash.ts';
 import type { EventType, StreamKind } from './event-types.ts';
 
 export interface Names {
   readonly namespace: string;
   /** Stream names by kind, plus the dead-letter stream. */
   readonly streams: { readonly telemetry: string; readonly events: string; readonly deadLetter: string };
-  /** Subject an event type is published on. */
-  subjectOf(type: EventType): string;
+  /** Subject an event type is published on; telemetry also names its partition. */
+  subjectOf(type: EventType, partition?: number): string;
+  /** Filter subject of every telemetry type in one partition (one filter: NATS 2.9). */
+  telemetryPartitionFilter(partition: number): string;
   /** Filter subject for a pattern of event types, e.g. `incident.*` or `anomaly.detected`. */
   filterOf(kind: StreamKind, pattern: string): string;
   /** Dead-letter subject of a consumer. */
@@ -23,6 +28,10 @@ export interface Names {
   readonly agentsBucket: string;
   /** etcd key prefix for elections. */
   readonly electionPrefix: string;
+  /** etcd key prefix under which each replica of a role keeps a key while it lives. */
+  readonly membersPrefix: string;
+  /** KV bucket where fleets and other telemetry sources announce their discovery endpoints. */
+  readonly discoveryBucket: string;
 }
 
 export function names(namespace: string): Names {
@@ -31,9 +40,13 @@ export function names(namespace: string): Names {
   return {
     namespace,
     streams: { telemetry: `${upper}_TELEMETRY`, events: `${upper}_EVENTS`, deadLetter: `${upper}_DLQ` },
-    subjectOf(type) {
+    subjectOf(type, partition) {
       const rest = type.slice('sentinel.'.length);
-      return `${namespace}.${token(streamKindOf(type))}.${rest}`;
+      const base = `${namespace}.${token(streamKindOf(type))}.${rest}`;
+      return partition === undefined ? base : `${base}.p${partition}`;
+    },
+    telemetryPartitionFilter(partition) {
+      return `${namespace}.tel.telemetry.*.*.p${partition}`;
     },
     filterOf(kind, pattern) {
       // "incident.*" → "<ns>.evt.incident.*.*" (any verb, any version).
@@ -49,5 +62,16 @@ export function names(namespace: string): Names {
     },
     agentsBucket: `${namespace}_agents`,
     electionPrefix: `${namespace}/election/`,
+    membersPrefix: `${namespace}/members/`,
+    discoveryBucket: `${namespace}_discovery`,
   };
+}
+
+/**
+ * The telemetry partition of a key (a target: environment, service and
+ * instance): stable across processes and releases, so every
+ * collector and detector agrees on it without talking.
+ */
+export function partitionOf(key: string, partitions: number): number {
+  return hash32(key) % partitions;
 }

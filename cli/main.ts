@@ -4,6 +4,7 @@
  *   sentinel stack up|down|status    only the servers
  *   sentinel agents [--json]         every running agent: role, instance, leader/standby, lag, heartbeat
  *   sentinel nab [score]             the detector on NAB-shaped data, and NAB's scoring
+ *   sentinel scenario run <file>     a scenario against the swarm, judged (or --all <dir>)
  */
 import { Command } from 'commander';
 import { loadConfig, ConfigError } from '../config/index.ts';
@@ -22,6 +23,7 @@ import { connectBus, readDeadLetters } from '../choreography/index.ts';
 import { listAgents, openRegistry } from '../agents/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
 import { registerNab } from './nab.ts';
+import { registerScenario } from './scenario.ts';
 
 const say: StackLog = {
   info: (msg: string) => process.stderr.write(`${msg}\n`),
@@ -190,6 +192,7 @@ program
   });
 
 registerNab(program);
+registerScenario(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -49,6 +49,9 @@ const schema = z.object({
     .int()
     .min(1024 * 1024)
     .default(512 * 1024 ** 2),
+  SENTINEL_TELEMETRY_PARTITIONS: z.coerce.number().int().min(1).max(64).default(8),
+  SENTINEL_SCRAPE_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
+  SENTINEL_DETECTOR_WARMUP_S: z.coerce.number().int().min(0).max(3600).default(600),
 });
 
 /** Validated settings; see the README's configuration table. */
@@ -81,6 +84,18 @@ export interface Config {
    * deployment. @default 1 GiB and 512 MiB
    */
   readonly streamMaxBytes: { readonly events: number; readonly telemetry: number };
+  /**
+   * Partitions telemetry is split into (by target); detector replicas share
+   * them out. Every collector and detector of a namespace must agree. @default 8
+   */
+  readonly telemetryPartitions: number;
+  /** How often the collector scrapes each target and reads its log, in ms. @default 1000 */
+  readonly scrapeIntervalMs: number;
+  /**
+   * How much of a partition's recent telemetry a detector replays to rebuild
+   * its baselines when it takes the partition over, in seconds. @default 600
+   */
+  readonly detectorWarmupS: number;
 }
 
 /** Raised when the environment holds an invalid setting; names the variable. */
@@ -118,6 +133,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     healthPort: e.SENTINEL_HEALTH_PORT,
     allowApt: e.SENTINEL_ALLOW_APT === '1',
     streamMaxBytes: { events: e.SENTINEL_EVENTS_MAX_BYTES, telemetry: e.SENTINEL_TELEMETRY_MAX_BYTES },
+    telemetryPartitions: e.SENTINEL_TELEMETRY_PARTITIONS,
+    scrapeIntervalMs: e.SENTINEL_SCRAPE_INTERVAL_MS,
+    detectorWarmupS: e.SENTINEL_DETECTOR_WARMUP_S,
   };
 }
 

@@ -1,98 +1,227 @@
 /**
- * The lifecycle of the incidents of one service, as the correlator keeps it:
- * `watching` until an anomaly arrives, then `open` with one incident whose
- * signals are counted and whose severity only rises. Pure: time and ids come
- * in with the events (an incident's id is derived from the anomaly that opened
- * it, so every replica computes the same one).
+ * The lifecycle of one incident, spawned by the correlation machine of its
+ * environment:
+ *
+ *   open ──(every signal recovered)──► quiet ──(quiet long enough)──► resolved
+ *     ▲                                  │
+ *     └──────────(a new signal)──────────┘
+ *   open | quiet ──(resolved from outside: remediated, manual)──► resolved
+ *
+ * It announces itself once (`incident.opened`), again only when something an
+ * on-call engineer cares about changes (a service joins, the suspects move,
+ * severity rises) as `incident.updated`, and once more when it ends
+ * (`incident.resolved`). Pure: time and ids come in with the events; it asks
+ * its parent to publish.
  */
-import { assign, emit, setup } from 'xstate';
+import { assign, enqueueActions, sendParent, setup } from 'xstate';
 import type { PublishIntent } from '../runtime/agent-definition.ts';
 
-export interface AnomalyInput {
-  readonly type: 'anomaly';
-  readonly eventId: string;
-  readonly service: string;
-  readonly score: number;
-  readonly series: string;
-}
+export type Severity = 'warning' | 'critical';
 
-export type IncidentEvent = AnomalyInput;
+export interface IncidentInput {
+  readonly incidentId: string;
+  readonly environment: string;
+  readonly atMs: number;
+  readonly services: readonly string[];
+  readonly suspects: readonly string[];
+  /** The signals (`fingerprint@instance`) that opened it. */
+  readonly keys: readonly string[];
+  readonly maxScore: number;
+  readonly title: string;
+  /** The fingerprint of the signal that opened it. */
+  readonly fingerprint: string;
+  /** How long every signal must have been quiet before the incident closes. */
+  readonly quietMs: number;
+}
 
 export interface IncidentContext {
-  readonly service: string;
-  readonly incidentId: string | null;
+  readonly incidentId: string;
+  readonly environment: string;
+  readonly openedAtMs: number;
+  readonly lastSignalMs: number;
+  readonly quietSinceMs: number | null;
+  readonly quietMs: number;
+  readonly services: readonly string[];
+  readonly suspects: readonly string[];
+  /** Signals (anomaly episodes, alerts) still active. */
+  readonly active: readonly string[];
   readonly signals: number;
-  readonly severity: 'warning' | 'critical';
+  readonly severity: Severity;
+  readonly title: string;
+  readonly fingerprint: string;
 }
+
+export type IncidentEvent =
+  | {
+      readonly type: 'signal';
+      readonly key: string;
+      readonly service: string;
+      readonly score: number;
+      readonly atMs: number;
+      /** The incident's suspects with this signal's service included (the parent knows the graph). */
+      readonly suspects: readonly string[];
+      readonly reason: string;
+    }
+  | { readonly type: 'recovered'; readonly key: string; readonly atMs: number }
+  | { readonly type: 'tick'; readonly nowMs: number }
+  | {
+      readonly type: 'close';
+      readonly resolution: 'remediated' | 'recovered' | 'manual';
+      readonly summary: string;
+    };
 
 /** Score at or above which an incident is critical. */
 export const CRITICAL_SCORE = 0.9;
+/** Services at which an incident is critical whatever its scores. */
+const CRITICAL_SERVICES = 3;
 
-const severityOf = (score: number): 'warning' | 'critical' =>
-  score >= CRITICAL_SCORE ? 'critical' : 'warning';
+const severityOf = (score: number, services: number): Severity =>
+  score >= CRITICAL_SCORE || services >= CRITICAL_SERVICES ? 'critical' : 'warning';
+
+const sameSet = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((x) => b.includes(x));
+
+const toParent = (intent: PublishIntent) => ({ type: 'publish' as const, intent });
 
 export const incidentMachine = setup({
   types: {
     context: {} as IncidentContext,
     events: {} as IncidentEvent,
-    input: {} as { key: string },
-    emitted: {} as PublishIntent,
+    input: {} as IncidentInput,
+  },
+  actions: {
+    announceResolved: sendParent(({ context }, params: { resolution: string; summary: string }) =>
+      toParent({
+        type: 'publish',
+        eventType: 'sentinel.incident.resolved.v1',
+        incidentId: context.incidentId,
+        data: {
+          incidentId: context.incidentId,
+          environment: context.environment,
+          resolution: params.resolution,
+          summary: params.summary,
+        },
+      }),
+    ),
+    /** A signal: counted; announced only when services, suspects or severity change. */
+    noteSignal: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'signal') return;
+      const services = [...new Set([...context.services, event.service])].sort();
+      const rank = { warning: 0, critical: 1 } as const;
+      const candidate = severityOf(event.score, services.length);
+      const severity = rank[candidate] > rank[context.severity] ? candidate : context.severity;
+      const suspects = [...event.suspects].sort();
+      const changed =
+        !sameSet(services, context.services) ||
+        !sameSet(suspects, context.suspects) ||
+        severity !== context.severity;
+      enqueue.assign({
+        services,
+        suspects,
+        severity,
+        active: context.active.includes(event.key) ? context.active : [...context.active, event.key],
+        signals: context.signals + 1,
+        lastSignalMs: Math.max(context.lastSignalMs, event.atMs),
+        quietSinceMs: null,
+      });
+      if (changed)
+        enqueue.sendParent(
+          toParent({
+            type: 'publish',
+            eventType: 'sentinel.incident.updated.v1',
+            incidentId: context.incidentId,
+            data: {
+              incidentId: context.incidentId,
+              environment: context.environment,
+              services,
+              suspects,
+              severity,
+              signals: context.signals + 1,
+              reason: event.reason,
+            },
+          }),
+        );
+    }),
   },
 }).createMachine({
   id: 'incident',
-  initial: 'watching',
-  context: ({ input }) => ({ service: input.key, incidentId: null, signals: 0, severity: 'warning' }),
-  states: {
-    watching: {
-      on: {
-        anomaly: {
-          target: 'open',
-          actions: [
-            assign(({ event }) => ({
-              incidentId: `inc-${event.eventId}`,
-              signals: 1,
-              severity: severityOf(event.score),
-            })),
-            emit(({ context, event }): PublishIntent => ({
-              type: 'publish',
-              eventType: 'sentinel.incident.opened.v1',
-              incidentId: context.incidentId ?? '',
-              data: {
-                incidentId: context.incidentId,
-                fingerprint: `service:${context.service}`,
-                services: [context.service],
-                severity: context.severity,
-                title: `${context.service}: anomaly in ${event.series}`,
-                signals: context.signals,
-              },
-            })),
-          ],
-        },
+  initial: 'open',
+  context: ({ input }) => ({
+    incidentId: input.incidentId,
+    environment: input.environment,
+    openedAtMs: input.atMs,
+    lastSignalMs: input.atMs,
+    quietSinceMs: null,
+    quietMs: input.quietMs,
+    services: [...input.services].sort(),
+    suspects: [...input.suspects],
+    active: [...input.keys],
+    signals: input.keys.length,
+    severity: severityOf(input.maxScore, input.services.length),
+    title: input.title,
+    fingerprint: input.fingerprint,
+  }),
+  entry: sendParent(({ context }) =>
+    toParent({
+      type: 'publish',
+      eventType: 'sentinel.incident.opened.v1',
+      incidentId: context.incidentId,
+      data: {
+        incidentId: context.incidentId,
+        environment: context.environment,
+        fingerprint: context.fingerprint,
+        services: context.services,
+        suspects: context.suspects,
+        severity: context.severity,
+        title: context.title,
+        signals: context.signals,
+      },
+    }),
+  ),
+  on: {
+    close: {
+      target: '.resolved',
+      actions: {
+        type: 'announceResolved',
+        params: ({ event }) => ({ resolution: event.resolution, summary: event.summary }),
       },
     },
+  },
+  states: {
     open: {
       on: {
-        anomaly: {
-          actions: [
-            assign(({ context, event }) => ({
-              signals: context.signals + 1,
-              severity: context.severity === 'critical' ? 'critical' : severityOf(event.score),
+        signal: { actions: 'noteSignal' },
+        recovered: [
+          {
+            guard: ({ context, event }) => context.active.length === 1 && context.active[0] === event.key,
+            target: 'quiet',
+            actions: assign(({ event }) => ({ active: [], quietSinceMs: event.atMs })),
+          },
+          {
+            actions: assign(({ context, event }) => ({
+              active: context.active.filter((k) => k !== event.key),
             })),
-            emit(({ context, event }): PublishIntent => ({
-              type: 'publish',
-              eventType: 'sentinel.incident.updated.v1',
-              incidentId: context.incidentId ?? '',
-              data: {
-                incidentId: context.incidentId,
-                services: [context.service],
-                severity: context.severity,
-                signals: context.signals,
-                reason: `anomaly in ${event.series}`,
-              },
-            })),
-          ],
+          },
+        ],
+      },
+    },
+    quiet: {
+      on: {
+        signal: { target: 'open', actions: 'noteSignal' },
+        tick: {
+          guard: ({ context, event }) =>
+            context.quietSinceMs !== null && event.nowMs - context.quietSinceMs >= context.quietMs,
+          target: 'resolved',
+          actions: {
+            type: 'announceResolved',
+            params: ({ context }) => ({
+              resolution: 'recovered',
+              summary: `every symptom of ${context.services.join(', ')} recovered and stayed quiet`,
+            }),
+          },
         },
       },
     },
+    resolved: { type: 'final' },
   },
 });

@@ -1,35 +1,129 @@
 /**
- * The correlator: a singleton (leader-elected, fenced) that turns anomalies
- * into incidents, one actor per service. The grouping by dependency graph,
- * flapping and quiet-close come with the detection issue; this is the
- * lifecycle the runtime persists and hands from leader to leader.
+ * The correlator: a singleton (leader-elected, fenced) that turns anomaly
+ * episodes and outside alerts into incidents. One correlation actor per
+ * environment holds the call graph, the active signals and the open
+ * incidents, each incident a child machine of its own; the runtime persists
+ * the whole tree with every event, so it moves intact from leader to leader.
  */
+import { SIGNAL_HARM } from '../../choreography/index.ts';
 import type { SentinelEvent } from '../../choreography/index.ts';
-import type { AgentDefinition } from '../runtime/agent-definition.ts';
-import { incidentMachine } from './incident-machine.ts';
+import type { MachineAgentDefinition } from '../runtime/agent-definition.ts';
+import { correlationMachine } from './correlation-machine.ts';
+import type { CorrelationEvent } from './correlation-machine.ts';
 
-export const correlator: AgentDefinition = {
+/** The environment an alert without one belongs to. */
+export const DEFAULT_ENVIRONMENT = 'default';
+
+const ALERT_SCORE = { critical: 0.95, warning: 0.6, info: 0.3 } as const;
+
+function describeAnomaly(d: SentinelEvent<'sentinel.anomaly.detected.v1'>['data']): string {
+  const labels = Object.entries(d.series.labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  const what = `${d.stat} of ${d.series.name}${labels ? `{${labels}}` : ''}`;
+  const where = d.instance === undefined ? '' : ` on ${d.instance}`;
+  return `${what} ${d.direction}${where} (${fmt(d.value)} against ${fmt(d.baseline)})`;
+}
+
+function fmt(x: number): string {
+  return Math.abs(x) >= 1000 || (Math.abs(x) < 0.01 && x !== 0) ? x.toExponential(2) : x.toFixed(3);
+}
+
+function environmentOf(event: SentinelEvent): string | undefined {
+  switch (event.type) {
+    case 'sentinel.anomaly.detected.v1':
+    case 'sentinel.anomaly.resolved.v1':
+    case 'sentinel.topology.observed.v1':
+    case 'sentinel.incident.resolved.v1':
+      return (event.data as { environment: string }).environment;
+    case 'sentinel.alert.received.v1':
+      return (event as SentinelEvent<'sentinel.alert.received.v1'>).data.environment ?? DEFAULT_ENVIRONMENT;
+    default:
+      return undefined;
+  }
+}
+
+function toMachineEvent(event: SentinelEvent): CorrelationEvent | undefined {
+  switch (event.type) {
+    case 'sentinel.anomaly.detected.v1': {
+      const d = (event as SentinelEvent<'sentinel.anomaly.detected.v1'>).data;
+      const harm = SIGNAL_HARM[d.signal];
+      return {
+        type: 'signal',
+        eventId: event.id,
+        fingerprint: d.fingerprint,
+        key: `${d.fingerprint}@${d.instance ?? ''}`,
+        service: d.service,
+        score: d.score,
+        pageable: harm === 'either' || harm === d.direction,
+        change:
+          d.baseline === 0 ? Number.POSITIVE_INFINITY : Math.abs(d.value - d.baseline) / Math.abs(d.baseline),
+        atMs: d.window.endMs,
+        summary: describeAnomaly(d),
+      };
+    }
+    case 'sentinel.anomaly.resolved.v1': {
+      const d = (event as SentinelEvent<'sentinel.anomaly.resolved.v1'>).data;
+      return { type: 'recovered', key: `${d.fingerprint}@${d.instance ?? ''}`, atMs: d.window.endMs };
+    }
+    case 'sentinel.topology.observed.v1': {
+      const d = (event as SentinelEvent<'sentinel.topology.observed.v1'>).data;
+      return { type: 'topology', service: d.service, dependsOn: d.dependsOn };
+    }
+    case 'sentinel.incident.resolved.v1': {
+      const d = (event as SentinelEvent<'sentinel.incident.resolved.v1'>).data;
+      return { type: 'resolve', incidentId: d.incidentId, resolution: d.resolution, summary: d.summary };
+    }
+    case 'sentinel.alert.received.v1': {
+      const d = (event as SentinelEvent<'sentinel.alert.received.v1'>).data;
+      // An alert that names no service cannot be placed on the call graph; it is kept in the audit log only.
+      if (d.service === undefined) return undefined;
+      const fingerprint = `alert:${d.fingerprint}`;
+      const atMs = Date.parse(d.startsAt);
+      if (d.status === 'resolved')
+        return { type: 'recovered', key: fingerprint, atMs: Date.parse(event.time) };
+      return {
+        type: 'signal',
+        eventId: event.id,
+        fingerprint,
+        key: fingerprint,
+        service: d.service,
+        score: ALERT_SCORE[d.severity],
+        pageable: d.severity !== 'info',
+        change: Number.POSITIVE_INFINITY,
+        atMs: Number.isFinite(atMs) ? Math.max(atMs, Date.parse(event.time)) : Date.parse(event.time),
+        summary: `${d.service}: alert ${d.alertname} (${d.severity})`,
+      };
+    }
+    default:
+      return undefined;
+  }
+}
+
+export const correlator: MachineAgentDefinition = {
   role: 'correlator',
   mode: 'singleton',
-  description: 'groups anomalies and alerts into incidents',
-  subscriptions: [{ name: 'anomalies', stream: 'events', filter: 'anomaly.detected', ackWaitMs: 3000 }],
-  machine: incidentMachine,
-  actorKey: (event: SentinelEvent) =>
-    event.type === 'sentinel.anomaly.detected.v1'
-      ? (event as SentinelEvent<'sentinel.anomaly.detected.v1'>).data.service
-      : undefined,
-  toMachineEvent(event: SentinelEvent) {
-    if (event.type !== 'sentinel.anomaly.detected.v1') return undefined;
-    const e = event as SentinelEvent<'sentinel.anomaly.detected.v1'>;
-    return {
-      type: 'anomaly',
-      eventId: e.id,
-      service: e.data.service,
-      score: e.data.score,
-      series: e.data.series.name,
-    };
-  },
+  description: 'groups anomalies and alerts into incidents along the call graph',
+  subscriptions: [
+    { name: 'anomalies', stream: 'events', filter: 'anomaly.*', ackWaitMs: 3000 },
+    { name: 'topology', stream: 'events', filter: 'topology.observed', ackWaitMs: 3000 },
+    { name: 'alerts', stream: 'events', filter: 'alert.received', ackWaitMs: 3000 },
+    { name: 'resolutions', stream: 'events', filter: 'incident.resolved', ackWaitMs: 3000 },
+  ],
+  machine: correlationMachine,
+  actorKey: environmentOf,
+  toMachineEvent,
+  tick: { everyMs: 5000, event: (nowMs) => ({ type: 'tick', nowMs }) },
 };
 
-export { incidentMachine, CRITICAL_SCORE } from './incident-machine.ts';
-export type { IncidentContext, IncidentEvent } from './incident-machine.ts';
+export { correlationMachine, decide, defaultCorrelationPolicy } from './correlation-machine.ts';
+export { distance, near, suspects } from './dependency-graph.ts';
+export { CRITICAL_SCORE, incidentMachine } from './incident-machine.ts';
+export type {
+  CorrelationContext,
+  CorrelationEvent,
+  CorrelationPolicy,
+  Signal,
+} from './correlation-machine.ts';
+export type { Topology } from './dependency-graph.ts';
+export type { IncidentContext, IncidentEvent, IncidentInput } from './incident-machine.ts';

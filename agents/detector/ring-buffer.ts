@@ -40,6 +40,12 @@ export class RingBuffer {
     for (let k = 0; k < this.#size; k++) out[k] = this.at(this.#size - 1 - k);
   }
 
+  /** Forgets every number held. */
+  clear(): void {
+    this.#head = 0;
+    this.#size = 0;
+  }
+
   /** Bytes held by the buffer's storage. */
   get bytes(): number {
     return this.#data.byteLength;

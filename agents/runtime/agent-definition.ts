@@ -1,14 +1,36 @@
 /**
- * What an agent is, to the runtime: a role, how it scales, what it consumes,
- * and an XState machine that decides. The machine is pure: it reads time from
- * the events it is sent, does no I/O, and asks for events to be published by
- * emitting `{ type: 'publish', eventType, data }`. The runtime turns those into
- * validated envelopes, fenced when the role is a singleton.
+ * What an agent is, to the runtime. Two shapes:
+ *
+ * - a machine agent: a role, how it scales, what it consumes, and an XState
+ *   machine that decides. The machine is pure: it reads time from the events
+ *   it is sent, does no I/O, and asks for events to be published by emitting
+ *   `{ type: 'publish', eventType, data }`. The runtime turns those into
+ *   validated envelopes, fenced when the role is a singleton.
+ * - a service agent: a role whose input is not a stream of domain events
+ *   (the collector scrapes, the detector owns telemetry partitions). The
+ *   runtime hands it the process's connections and it runs its own loops;
+ *   the runtime still registers it, serves its health and stops it.
  */
 import type { AnyEventObject, AnyStateMachine } from 'xstate';
-import type { EventType, SentinelEvent, StreamKind } from '../../choreography/index.ts';
+import type { Etcd3 } from 'etcd3';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { Config } from '../../config/index.ts';
+import type {
+  AgentIdentity,
+  Bus,
+  EventType,
+  Publisher,
+  SentinelEvent,
+  StreamKind,
+} from '../../choreography/index.ts';
 
-export const AgentMode = { singleton: 'singleton', competing: 'competing' } as const;
+/**
+ * How a role scales: one leader at a time (`singleton`), replicas sharing
+ * durable consumers (`competing`), or replicas each owning some partitions of
+ * the work (`sharded`).
+ */
+export const AgentMode = { singleton: 'singleton', competing: 'competing', sharded: 'sharded' } as const;
 export type AgentMode = (typeof AgentMode)[keyof typeof AgentMode];
 
 /** One durable consumer of the role (NATS 2.9 allows one filter subject per consumer). */
@@ -33,7 +55,8 @@ export interface PublishIntent {
   readonly incidentId?: string;
 }
 
-export interface AgentDefinition {
+export interface MachineAgentDefinition {
+  readonly kind?: 'machine';
   readonly role: string;
   readonly mode: AgentMode;
   readonly description: string;
@@ -43,4 +66,41 @@ export interface AgentDefinition {
   actorKey(event: SentinelEvent): string | undefined;
   /** The machine event for an envelope; undefined: ignore it. */
   toMachineEvent(event: SentinelEvent): AnyEventObject | undefined;
+  /**
+   * Time passing, for machines that act on silence (an incident that stays
+   * quiet is closed): while the role leads, the runtime sends `event(now)` to
+   * every live actor every `everyMs`, in a transaction, fenced like any event.
+   */
+  readonly tick?: { readonly everyMs: number; event(nowMs: number): AnyEventObject };
 }
+
+/** What the runtime hands a service agent. */
+export interface AgentContext {
+  readonly config: Config;
+  readonly identity: AgentIdentity;
+  readonly log: Logger;
+  readonly bus: Bus;
+  readonly publisher: Publisher;
+  readonly pool: Pool;
+  readonly etcd: Etcd3;
+}
+
+/** A running service agent. */
+export interface AgentService {
+  /** Unacknowledged messages per consumer (or work waiting, by name), for the registry. */
+  lag(): Promise<Record<string, number>>;
+  /** What `/healthz` adds about the role's own work (owned partitions, targets...). */
+  details(): Record<string, unknown>;
+  /** Stops the loops and lets go of what the agent holds. */
+  stop(): Promise<void>;
+}
+
+export interface ServiceAgentDefinition {
+  readonly kind: 'service';
+  readonly role: string;
+  readonly mode: Exclude<AgentMode, 'singleton'>;
+  readonly description: string;
+  start(context: AgentContext): Promise<AgentService>;
+}
+
+export type AgentDefinition = MachineAgentDefinition | ServiceAgentDefinition;

@@ -6,6 +6,8 @@
  * - for a singleton role, campaigns, starts the consumers only while it leads
  *   and stops them the moment leadership is lost; SIGTERM resigns, so a
  *   standby takes over without waiting for the lease to expire.
+ * - for a service agent (collector, detector), hands it the connections and
+ *   lets it run its own loops.
  * It heartbeats into the registry and serves `/healthz` and `/metrics`.
  */
 import { hostname } from 'node:os';
@@ -19,14 +21,18 @@ import {
   connectBus,
   connectEtcd,
   consumerDeps,
+  drainOutbox,
   EventConsumer,
+  inTransaction,
   LeaderElection,
   migrate,
+  Publisher,
   streamSettings,
+  writeOutbox,
 } from '../../choreography/index.ts';
-import type { AgentIdentity, Bus, Etcd3, Leadership } from '../../choreography/index.ts';
-import { createActorHandler } from './actor-handler.ts';
-import type { AgentDefinition } from './agent-definition.ts';
+import type { AgentIdentity, Bus, Etcd3, Leadership, SentinelEvent } from '../../choreography/index.ts';
+import { createActorHandler, tickActors } from './actor-handler.ts';
+import type { AgentDefinition, AgentService, MachineAgentDefinition } from './agent-definition.ts';
 import { startHealthServer } from './health-server.ts';
 import type { HealthServer } from './health-server.ts';
 import { HEARTBEAT_MS, openRegistry, putHeartbeat, removeHeartbeat } from './registry.ts';
@@ -81,76 +87,116 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
   });
   const deps = consumerDeps(bus, pool, schema, log);
   const registry = await openRegistry(bus);
+  let stopMachine = async () => {};
 
   let election: LeaderElection | undefined;
   let etcd: Etcd3 | undefined;
-  const handler = createActorHandler({
-    definition: def,
-    identity,
-    schema,
-    leadership: () => election?.current(),
-  });
   let consumers: EventConsumer[] = [];
+  let service: AgentService | undefined;
   let transition = Promise.resolve();
 
-  const startConsumers = async () => {
-    const started = def.subscriptions.map(
-      (sub) =>
-        new EventConsumer(
-          deps,
-          {
-            durable: `${def.role}-${sub.name}`,
-            stream: sub.stream,
-            filter: sub.filter,
-            ...(sub.maxDeliver === undefined ? {} : { maxDeliver: sub.maxDeliver }),
-            ...(sub.backoffMs === undefined ? {} : { backoffMs: sub.backoffMs }),
-            ...(sub.ackWaitMs === undefined ? {} : { ackWaitMs: sub.ackWaitMs }),
-          },
-          handler,
-        ),
-    );
-    consumers = started;
-    for (const c of started) await c.start();
-  };
-  const stopConsumers = async () => {
-    const running = consumers;
-    consumers = [];
-    await Promise.all(running.map((c) => c.stop()));
-  };
-  // Leadership changes are applied in order, one at a time.
-  const serially = (fn: () => Promise<void>) => {
-    transition = transition.then(fn).catch((err: unknown) => log.error({ err }, 'role transition failed'));
-  };
-
-  if (def.mode === 'singleton') {
+  if (def.kind === 'service') {
     etcd = connectEtcd(config.etcdUrl);
-    election = new LeaderElection({
-      etcd,
-      names: bus.names,
-      role: def.role,
-      instance,
-      ttlS: config.leaseTtlS,
+    service = await def.start({
+      config,
+      identity,
       log,
+      bus,
+      publisher: new Publisher(bus.js, bus.names),
+      pool,
+      etcd,
     });
-    status = 'standby';
-    election.on({
-      elected: (l) =>
-        serially(async () => {
-          if (!l.isValid()) return;
-          status = 'leader';
-          await startConsumers();
-          // Lost while starting: the lost handler ran before consumers existed.
-          if (!l.isValid()) await stopConsumers();
-        }),
-      lost: () => {
-        status = status === 'stopping' ? 'stopping' : 'standby';
-        serially(stopConsumers);
-      },
-    });
-    election.start();
-  } else {
-    await startConsumers();
     status = 'active';
+  } else {
+    const machineDef: MachineAgentDefinition = def;
+    const actorOptions = { definition: machineDef, identity, schema, leadership: () => election?.current() };
+    const handler = createActorHandler(actorOptions);
+    // Ticks (time passing) go to every live actor while this replica leads.
+    const tickConsumer = `${def.role}-ticks`;
+    let ticking: Promise<void> | undefined;
+    const runTick = async () => {
+      if (!election?.current()) return;
+      const out: SentinelEvent[] = [];
+      await inTransaction(pool, async (tx) => {
+        await tickActors(actorOptions, tx, Date.now(), (e) => out.push(e));
+        await writeOutbox(tx, schema, tickConsumer, out);
+      });
+      if (out.length > 0) await drainOutbox(deps, tickConsumer, 0);
+    };
+    const ticker =
+      machineDef.tick && def.mode === 'singleton'
+        ? setInterval(() => {
+            ticking ??= runTick()
+              .catch((err: unknown) => log.warn({ err }, 'tick failed'))
+              .finally(() => (ticking = undefined));
+          }, machineDef.tick.everyMs)
+        : undefined;
+    const startConsumers = async () => {
+      const started = machineDef.subscriptions.map(
+        (sub) =>
+          new EventConsumer(
+            deps,
+            {
+              durable: `${def.role}-${sub.name}`,
+              stream: sub.stream,
+              filter: sub.filter,
+              ...(sub.maxDeliver === undefined ? {} : { maxDeliver: sub.maxDeliver }),
+              ...(sub.backoffMs === undefined ? {} : { backoffMs: sub.backoffMs }),
+              ...(sub.ackWaitMs === undefined ? {} : { ackWaitMs: sub.ackWaitMs }),
+            },
+            handler,
+          ),
+      );
+      consumers = started;
+      for (const c of started) await c.start();
+    };
+    const stopConsumers = async () => {
+      const running = consumers;
+      consumers = [];
+      await Promise.all(running.map((c) => c.stop()));
+    };
+    // Leadership changes are applied in order, one at a time.
+    const serially = (fn: () => Promise<void>) => {
+      transition = transition.then(fn).catch((err: unknown) => log.error({ err }, 'role transition failed'));
+    };
+    stopMachine = async () => {
+      clearInterval(ticker);
+      await ticking;
+      await election?.close();
+      serially(stopConsumers);
+      await transition;
+    };
+
+    if (def.mode === 'singleton') {
+      etcd = connectEtcd(config.etcdUrl);
+      election = new LeaderElection({
+        etcd,
+        names: bus.names,
+        role: def.role,
+        instance,
+        ttlS: config.leaseTtlS,
+        log,
+      });
+      status = 'standby';
+      election.on({
+        elected: (l) =>
+          serially(async () => {
+            if (!l.isValid()) return;
+            status = 'leader';
+            await startConsumers();
+            // Lost while starting: the lost handler ran before consumers existed.
+            if (!l.isValid()) await stopConsumers();
+          }),
+        lost: () => {
+          status = status === 'stopping' ? 'stopping' : 'standby';
+          serially(stopConsumers);
+        },
+      });
+      election.start();
+    } else {
+      await startConsumers();
+      status = 'active';
+    }
   }
 
   const health: HealthServer = await startHealthServer(config.healthPort, () => ({
@@ -160,10 +206,11 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
     status,
     fence: election?.current()?.fence ?? null,
     pid: process.pid,
+    ...(service?.details() ?? {}),
   }));
 
   const beat = async () => {
-    const lag: Record<string, number> = {};
+    const lag: Record<string, number> = service ? await service.lag().catch(() => ({})) : {};
     for (const c of consumers) lag[c.spec.durable] = await c.lag().catch(() => -1);
     await putHeartbeat(registry, {
       role: def.role,
@@ -196,9 +243,8 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
       stopping ??= (async () => {
         status = 'stopping';
         clearInterval(heartbeats);
-        await election?.close();
-        serially(stopConsumers);
-        await transition;
+        await stopMachine();
+        await service?.stop();
         await removeHeartbeat(registry, def.role, instance).catch(() => undefined);
         await health.close();
         await bus.close().catch(() => undefined);

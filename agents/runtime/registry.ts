@@ -16,7 +16,7 @@ export const heartbeatSchema = z.object({
   instance: z.string(),
   pid: z.number().int(),
   host: z.string(),
-  mode: z.enum(['singleton', 'competing']),
+  mode: z.enum(['singleton', 'competing', 'sharded']),
   status: z.enum(['starting', 'leader', 'standby', 'active', 'stopping']),
   fence: z.string().nullable(),
   lag: z.record(z.string(), z.number()),

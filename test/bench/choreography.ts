@@ -90,7 +90,10 @@ function anomaly(i: number): SentinelEvent<typeof TYPE> {
   return createEvent(
     TYPE,
     {
+      environment: 'bench',
       service,
+      stat: 'p99',
+      signal: 'latency',
       series: { name: 'http_request_duration_seconds', labels: { service, quantile: '0.99' } },
       value: 1.2,
       baseline: 0.1,

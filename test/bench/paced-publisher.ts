@@ -28,7 +28,10 @@ const events = Array.from({ length: Math.ceil((rate * durationMs) / 1000) }, (_,
   createEvent(
     'sentinel.anomaly.detected.v1',
     {
+      environment: 'bench',
       service: 'bench',
+      stat: 'value',
+      signal: 'runtime',
       series: { name: 'latency', labels: {} },
       value: i,
       baseline: 0,

@@ -4,7 +4,7 @@ import { assign, emit, setup } from 'xstate';
 import { EventConsumer, readDeadLetters } from '../../choreography/index.ts';
 import type { SentinelEvent } from '../../choreography/index.ts';
 import { createActorHandler, listSnapshots } from '../../agents/index.ts';
-import type { AgentDefinition, PublishIntent } from '../../agents/index.ts';
+import type { MachineAgentDefinition, PublishIntent } from '../../agents/index.ts';
 import { anomaly } from '../support/events.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
@@ -40,7 +40,7 @@ const counter = setup({
   },
 });
 
-const definition: AgentDefinition = {
+const definition: MachineAgentDefinition = {
   role: 'counter',
   mode: 'competing',
   description: 'test machine',

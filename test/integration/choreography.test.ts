@@ -113,8 +113,10 @@ describe('choreography against the real NATS and PostgreSQL', () => {
         'sentinel.incident.opened.v1',
         {
           incidentId: 'inc-1',
+          environment: 'test',
           fingerprint: 'f',
           services: ['checkout'],
+          suspects: ['checkout'],
           severity: 'warning',
           title: 't',
           signals: 1,
@@ -223,7 +225,15 @@ describe('choreography against the real NATS and PostgreSQL', () => {
       const mk = (fence: string) =>
         createEvent(
           'sentinel.incident.updated.v1',
-          { incidentId: 'inc-9', services: ['checkout'], severity: 'warning', signals: 2, reason: 'r' },
+          {
+            incidentId: 'inc-9',
+            environment: 'test',
+            services: ['checkout'],
+            suspects: ['checkout'],
+            severity: 'warning',
+            signals: 2,
+            reason: 'r',
+          },
           { role: 'correlator', instance: `leader-${fence}` },
           { fence },
         );
@@ -263,8 +273,10 @@ describe('choreography against the real NATS and PostgreSQL', () => {
             'sentinel.incident.opened.v1',
             {
               incidentId: `inc-${e.id}`,
+              environment: 'test',
               fingerprint: 'f',
               services: ['db'],
+              suspects: ['db'],
               severity: 'critical',
               title: 't',
               signals: 1,

@@ -208,7 +208,9 @@ describe('a paused leader cannot act when it wakes', () => {
       'sentinel.incident.updated.v1',
       {
         incidentId: 'inc-stale',
+        environment: 'test',
         services: ['checkout'],
+        suspects: ['checkout'],
         severity: 'critical',
         signals: 999,
         reason: 'in flight at SIGSTOP',

@@ -13,7 +13,10 @@ export function anomaly(
   return createEvent(
     'sentinel.anomaly.detected.v1',
     {
+      environment: 'test',
       service,
+      stat: 'p99',
+      signal: 'latency',
       series: { name: 'http_request_duration_seconds', labels: { service, quantile: '0.99' } },
       value: 1.2,
       baseline: 0.1,

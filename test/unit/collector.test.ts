@@ -14,7 +14,7 @@ import { ExpositionError, LogFollower, parseExposition, scrape } from '../../age
 const NOW = 1_700_000_000_000;
 const telemetry = eventDataSchemas['sentinel.telemetry.metrics.v1'];
 const asEvent = (samples: unknown[]) => ({
-  target: { service: 'svc', instance: 'i' },
+  target: { environment: 'test', service: 'svc', instance: 'i' },
   scrapedAtMs: NOW,
   samples,
 });

@@ -74,7 +74,15 @@ describe('envelope', () => {
     const cause = anomaly('db', { correlationid: 'inc-1', subject: 'inc-1' });
     const reaction = createEvent(
       'sentinel.incident.updated.v1',
-      { incidentId: 'inc-1', services: ['db'], severity: 'warning', signals: 2, reason: 'r' },
+      {
+        incidentId: 'inc-1',
+        environment: 'test',
+        services: ['db'],
+        suspects: ['db'],
+        severity: 'warning',
+        signals: 2,
+        reason: 'r',
+      },
       { role: 'correlator', instance: 'a' },
       { cause, fence: '17' },
     );

@@ -1,0 +1,314 @@
+/**
+ * The correlator's decisions for one environment: which signals (anomaly
+ * episodes, outside alerts) are one incident, when a signal is enough to open
+ * one, and when it is noise.
+ *
+ * - A signal whose fingerprint already belongs to an open incident updates
+ *   that incident.
+ * - Otherwise it joins an open incident that had a signal within
+ *   `groupWindowMs` on the same service or one within `graphHops` calls of
+ *   it, either way (a slow database makes its callers slow: one incident).
+ * - Otherwise it may open one, if it is a symptom (errors, latency,
+ *   availability, traffic, saturation, new log shapes, going the way that
+ *   hurts; runtime detail only ever joins): alone when it moved by at least
+ *   `openChange` of its baseline; or together with other recent unattached
+ *   symptoms of the same neighbourhood, when `corroborate.signals` distinct
+ *   ones that moved by at least `corroborate.change` arrived within
+ *   `corroborate.windowMs`.
+ * - A fingerprint that started `flapping.episodes` episodes within
+ *   `flapping.windowMs` is flapping: it can join incidents but never opens
+ *   one.
+ * - An incident whose signals have all recovered closes after `quietMs` of
+ *   quiet (its own machine, `incident-machine.ts`, keeps that lifecycle).
+ *
+ * Incidents are spawned child machines, so their state is part of this
+ * machine's persisted snapshot and moves with it from leader to leader.
+ * Pure: time and ids come in with the events.
+ */
+import { assign, emit, enqueueActions, setup, spawnChild, stopChild } from 'xstate';
+import type { PublishIntent } from '../runtime/agent-definition.ts';
+import { near, suspects } from './dependency-graph.ts';
+import type { Topology } from './dependency-graph.ts';
+import { incidentMachine } from './incident-machine.ts';
+import type { IncidentInput } from './incident-machine.ts';
+
+/** How the correlator groups and when it opens; see the file comment. */
+export interface CorrelationPolicy {
+  readonly groupWindowMs: number;
+  readonly graphHops: number;
+  readonly openChange: number;
+  readonly corroborate: { readonly signals: number; readonly change: number; readonly windowMs: number };
+  readonly flapping: { readonly episodes: number; readonly windowMs: number };
+  readonly quietMs: number;
+  /** An active signal with no news for this long is dropped (its detector lost it). */
+  readonly staleSignalMs: number;
+}
+
+export const defaultCorrelationPolicy: CorrelationPolicy = {
+  groupWindowMs: 300_000,
+  graphHops: 2,
+  openChange: 1,
+  corroborate: { signals: 2, change: 0.5, windowMs: 30_000 },
+  flapping: { episodes: 3, windowMs: 600_000 },
+  quietMs: 120_000,
+  staleSignalMs: 1_800_000,
+};
+
+/** One signal as the correlator sees it. */
+export interface Signal {
+  readonly eventId: string;
+  /** The symptom, whichever replica shows it. */
+  readonly fingerprint: string;
+  /** One replica's episode of it: `fingerprint@instance`. */
+  readonly key: string;
+  readonly service: string;
+  readonly score: number;
+  /** A symptom going the way that hurts (see SIGNAL_HARM): may open an incident. */
+  readonly pageable: boolean;
+  /** How far it moved, as a share of its baseline (Infinity from a zero baseline). */
+  readonly change: number;
+  readonly atMs: number;
+  /** What it is, for titles and reasons: `checkout: p99 of request duration up`. */
+  readonly summary: string;
+}
+
+interface ActiveSignal extends Signal {
+  readonly incidentId: string | null;
+  readonly lastMs: number;
+}
+
+interface OpenIncident {
+  readonly services: readonly string[];
+  readonly lastSignalMs: number;
+}
+
+export interface CorrelationContext {
+  readonly environment: string;
+  readonly policy: CorrelationPolicy;
+  readonly topology: Topology;
+  readonly incidents: Readonly<Record<string, OpenIncident>>;
+  readonly active: Readonly<Record<string, ActiveSignal>>;
+  /** Episode start times per signal key, within the flapping window. */
+  readonly starts: Readonly<Record<string, readonly number[]>>;
+}
+
+export type CorrelationEvent =
+  | ({ readonly type: 'signal' } & Signal)
+  | { readonly type: 'recovered'; readonly key: string; readonly atMs: number }
+  | { readonly type: 'topology'; readonly service: string; readonly dependsOn: readonly string[] }
+  | {
+      readonly type: 'resolve';
+      readonly incidentId: string;
+      readonly resolution: 'remediated' | 'recovered' | 'manual' | 'quiet';
+      readonly summary: string;
+    }
+  | { readonly type: 'tick'; readonly nowMs: number }
+  | { readonly type: 'publish'; readonly intent: PublishIntent }
+  | { readonly type: `xstate.done.actor.${string}` };
+
+type Decision =
+  | { readonly kind: 'update'; readonly incidentId: string }
+  | { readonly kind: 'open'; readonly members: readonly ActiveSignal[] }
+  | { readonly kind: 'hold' };
+
+/** Where a signal goes; see the file comment. */
+export function decide(context: CorrelationContext, signal: ActiveSignal): Decision {
+  const p = context.policy;
+  if (signal.incidentId !== null && context.incidents[signal.incidentId])
+    return { kind: 'update', incidentId: signal.incidentId };
+  let best: { id: string; last: number } | undefined;
+  for (const [id, inc] of Object.entries(context.incidents)) {
+    if (signal.atMs - inc.lastSignalMs > p.groupWindowMs) continue;
+    if (!near(context.topology, signal.service, inc.services, p.graphHops)) continue;
+    if (!best || inc.lastSignalMs > best.last) best = { id, last: inc.lastSignalMs };
+  }
+  if (best) return { kind: 'update', incidentId: best.id };
+  if (!signal.pageable || flapping(context, signal.key, signal.atMs)) return { kind: 'hold' };
+  if (signal.change >= p.openChange) return { kind: 'open', members: [signal] };
+  if (signal.change < p.corroborate.change) return { kind: 'hold' };
+  const peers = Object.values(context.active).filter(
+    (a) =>
+      a.incidentId === null &&
+      a.key !== signal.key &&
+      a.pageable &&
+      a.change >= p.corroborate.change &&
+      signal.atMs - a.lastMs <= p.corroborate.windowMs &&
+      !flapping(context, a.key, signal.atMs) &&
+      near(context.topology, a.service, [signal.service], p.graphHops),
+  );
+  if (peers.length + 1 >= p.corroborate.signals) return { kind: 'open', members: [signal, ...peers] };
+  return { kind: 'hold' };
+}
+
+function flapping(context: CorrelationContext, key: string, atMs: number): boolean {
+  const p = context.policy.flapping;
+  const starts = (context.starts[key] ?? []).filter((t) => atMs - t <= p.windowMs);
+  return starts.length >= p.episodes;
+}
+
+export const correlationMachine = setup({
+  types: {
+    context: {} as CorrelationContext,
+    events: {} as CorrelationEvent,
+    input: {} as { key: string; policy?: CorrelationPolicy },
+    emitted: {} as PublishIntent,
+  },
+  actors: { incident: incidentMachine },
+}).createMachine({
+  id: 'correlation',
+  context: ({ input }) => ({
+    environment: input.key,
+    policy: input.policy ?? defaultCorrelationPolicy,
+    topology: {},
+    incidents: {},
+    active: {},
+    starts: {},
+  }),
+  on: {
+    // What an incident asks to publish goes out through the runtime.
+    publish: { actions: emit(({ event }) => event.intent) },
+    topology: {
+      actions: assign(({ context, event }) => ({
+        topology: { ...context.topology, [event.service]: [...event.dependsOn] },
+      })),
+    },
+    signal: {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const known = context.active[event.key];
+        const isNewEpisode = !known;
+        const signal: ActiveSignal = {
+          eventId: event.eventId,
+          fingerprint: event.fingerprint,
+          key: event.key,
+          service: event.service,
+          score: Math.max(event.score, known?.score ?? 0),
+          pageable: event.pageable,
+          change: Math.max(event.change, known?.change ?? 0),
+          atMs: known?.atMs ?? event.atMs,
+          summary: event.summary,
+          incidentId: known?.incidentId ?? null,
+          lastMs: event.atMs,
+        };
+        const starts = isNewEpisode
+          ? [
+              ...(context.starts[event.key] ?? []).filter(
+                (t) => event.atMs - t <= context.policy.flapping.windowMs,
+              ),
+              event.atMs,
+            ]
+          : (context.starts[event.key] ?? []);
+        const withSignal: CorrelationContext = {
+          ...context,
+          active: { ...context.active, [event.key]: signal },
+          starts: { ...context.starts, [event.key]: starts },
+        };
+        // Flapping is judged on the episodes before this one.
+        const decision = decide(
+          { ...withSignal, starts: { ...withSignal.starts, [event.key]: starts.slice(0, -1) } },
+          { ...signal, atMs: event.atMs },
+        );
+        if (decision.kind === 'hold') {
+          enqueue.assign({ active: withSignal.active, starts: withSignal.starts });
+          return;
+        }
+        if (decision.kind === 'update') {
+          const inc = context.incidents[decision.incidentId] as OpenIncident;
+          const services = [...new Set([...inc.services, event.service])].sort();
+          enqueue.assign({
+            active: { ...withSignal.active, [event.key]: { ...signal, incidentId: decision.incidentId } },
+            starts: withSignal.starts,
+            incidents: {
+              ...context.incidents,
+              [decision.incidentId]: { services, lastSignalMs: Math.max(inc.lastSignalMs, event.atMs) },
+            },
+          });
+          enqueue.sendTo(decision.incidentId, {
+            type: 'signal',
+            key: event.key,
+            service: event.service,
+            score: event.score,
+            atMs: event.atMs,
+            suspects: suspects(context.topology, services),
+            reason: event.summary,
+          });
+          return;
+        }
+        // Open: deterministic id from the signal that tipped it, so every replica agrees.
+        const incidentId = `inc-${event.eventId}`;
+        const members = decision.members;
+        const services = [...new Set(members.map((m) => m.service))].sort();
+        const culprits = suspects(context.topology, services);
+        const input: IncidentInput = {
+          incidentId,
+          environment: context.environment,
+          atMs: event.atMs,
+          services,
+          suspects: culprits,
+          fingerprint: event.fingerprint,
+          keys: members.map((m) => m.key),
+          maxScore: Math.max(...members.map((m) => m.score)),
+          title: `${culprits.join(', ')}: ${event.summary}`.slice(0, 512),
+          quietMs: context.policy.quietMs,
+        };
+        const active = { ...withSignal.active };
+        for (const m of members) active[m.key] = { ...(active[m.key] ?? m), incidentId };
+        enqueue.assign({
+          active,
+          starts: withSignal.starts,
+          incidents: { ...context.incidents, [incidentId]: { services, lastSignalMs: event.atMs } },
+        });
+        enqueue(spawnChild('incident', { id: incidentId, input }));
+      }),
+    },
+    recovered: {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const known = context.active[event.key];
+        if (!known) return;
+        const active = { ...context.active };
+        delete active[event.key];
+        enqueue.assign({ active });
+        if (known.incidentId !== null && context.incidents[known.incidentId])
+          enqueue.sendTo(known.incidentId, { type: 'recovered', key: event.key, atMs: event.atMs });
+      }),
+    },
+    resolve: {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        if (!context.incidents[event.incidentId] || event.resolution === 'quiet') return;
+        enqueue.sendTo(event.incidentId, {
+          type: 'close',
+          resolution: event.resolution,
+          summary: event.summary,
+        });
+      }),
+    },
+    // An incident that reached its end leaves the index and the snapshot.
+    'xstate.done.actor.*': {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const incidentId = event.type.slice('xstate.done.actor.'.length);
+        if (!context.incidents[incidentId]) return;
+        const incidents = { ...context.incidents };
+        delete incidents[incidentId];
+        const active: Record<string, ActiveSignal> = {};
+        for (const [key, a] of Object.entries(context.active))
+          active[key] = a.incidentId === incidentId ? { ...a, incidentId: null } : a;
+        enqueue.assign({ incidents, active });
+        enqueue(stopChild(incidentId));
+      }),
+    },
+    tick: {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const active: Record<string, ActiveSignal> = {};
+        for (const [fp, a] of Object.entries(context.active))
+          if (event.nowMs - a.lastMs <= context.policy.staleSignalMs) active[fp] = a;
+        const starts: Record<string, readonly number[]> = {};
+        for (const [fp, ts] of Object.entries(context.starts)) {
+          const kept = ts.filter((t) => event.nowMs - t <= context.policy.flapping.windowMs);
+          if (kept.length > 0) starts[fp] = kept;
+        }
+        enqueue.assign({ active, starts });
+        for (const id of Object.keys(context.incidents))
+          enqueue.sendTo(id, { type: 'tick', nowMs: event.nowMs });
+      }),
+    },
+  },
+});

@@ -1,0 +1,64 @@
+/**
+ * The call graph as the correlator uses it: which services are close enough
+ * that their symptoms are one incident (a slow database makes its callers
+ * slow), and which services of an incident the symptoms point at (those whose
+ * own dependencies look healthy). Plain data in, plain data out, so the
+ * machines can keep the graph in their context.
+ */
+
+/** `service → services it calls`. */
+export type Topology = Readonly<Record<string, readonly string[]>>;
+
+/** Hops between two services, calls followed either way; Infinity when not connected within `max`. */
+export function distance(topology: Topology, from: string, to: string, max: number): number {
+  if (from === to) return 0;
+  const neighbours = (s: string): string[] => {
+    const out = [...(topology[s] ?? [])];
+    for (const [caller, callees] of Object.entries(topology)) if (callees.includes(s)) out.push(caller);
+    return out;
+  };
+  let frontier = [from];
+  const seen = new Set(frontier);
+  for (let hops = 1; hops <= max; hops++) {
+    const next: string[] = [];
+    for (const s of frontier)
+      for (const n of neighbours(s)) {
+        if (n === to) return hops;
+        if (!seen.has(n)) {
+          seen.add(n);
+          next.push(n);
+        }
+      }
+    frontier = next;
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
+/** Whether `service` is within `max` hops of any of `services`. */
+export function near(topology: Topology, service: string, services: readonly string[], max: number): boolean {
+  return services.some((s) => distance(topology, service, s, max) <= max);
+}
+
+/**
+ * The services the symptoms point at: those of `services` from which no other
+ * service of `services` can be reached by following calls (every dependency
+ * they have, directly or not, looks healthy). With no call graph known, or a
+ * cycle, every service is a suspect. Sorted.
+ */
+export function suspects(topology: Topology, services: readonly string[]): string[] {
+  const set = new Set(services);
+  const reachesAnother = (start: string): boolean => {
+    const stack = [...(topology[start] ?? [])];
+    const seen = new Set<string>([start]);
+    while (stack.length > 0) {
+      const s = stack.pop() as string;
+      if (seen.has(s)) continue;
+      seen.add(s);
+      if (set.has(s)) return true;
+      stack.push(...(topology[s] ?? []));
+    }
+    return false;
+  };
+  const out = services.filter((s) => !reachesAnother(s));
+  return (out.length > 0 ? out : [...services]).sort();
+}

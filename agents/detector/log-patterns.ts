@@ -1,0 +1,100 @@
+/**
+ * Log lines as counts the detector can score: lines per level, and lines of a
+ * shape the target has never written before. A line's shape is its message
+ * with the variable parts masked (numbers, hex, ids, quoted strings, paths),
+ * the way log-template miners (Drain, Spell) reduce a log to its templates;
+ * for a JSON line (pino, bunyan, most structured loggers) it is the level and
+ * the message field. Text is only ever counted and masked here, never
+ * interpreted: a line that says "delete everything" is a new shape, nothing
+ * more.
+ */
+
+import type { MetricSampleData } from '../../choreography/index.ts';
+
+/** Most shapes remembered per target; the least recently seen go first. */
+const MAX_SHAPES = 2000;
+/** Lines taken as learning before new shapes are counted. */
+const LEARN_LINES = 50;
+/** Longest part of a line looked at for its shape. */
+const SHAPE_CHARS = 256;
+
+const MASKS: readonly [RegExp, string][] = [
+  [/"(?:[^"\\]|\\.)*"/g, '"*"'],
+  [/'(?:[^'\\]|\\.)*'/g, "'*'"],
+  [/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, '<id>'],
+  [/\b0x[0-9a-f]+\b/gi, '<hex>'],
+  [/\b[0-9a-f]{12,}\b/gi, '<hex>'],
+  [/(?:\/[\w.-]+)+/g, '<path>'],
+  [/-?\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b/gi, '<n>'],
+  [/\s+/g, ' '],
+];
+
+/** The shape of one line (see the file comment). */
+export function lineShape(text: string, level: string): string {
+  let msg = text;
+  if (text.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(text) as { msg?: unknown; message?: unknown };
+      const m = parsed.msg ?? parsed.message;
+      if (typeof m === 'string') msg = m;
+    } catch {
+      // Not JSON: the whole line is the message.
+    }
+  }
+  let shape = msg.slice(0, SHAPE_CHARS);
+  for (const [re, mask] of MASKS) shape = shape.replace(re, mask);
+  return `${level}|${shape.trim()}`;
+}
+
+/** Counts of one target's log, as cumulative counters. */
+export class LogCounts {
+  readonly #byLevel = new Map<string, number>();
+  readonly #shapes = new Map<string, true>();
+  #lines = 0;
+  #newShapes = 0;
+
+  /** Takes lines as read from the log. */
+  take(lines: readonly { readonly level: string; readonly text: string }[]): void {
+    for (const line of lines) {
+      const level = normaliseLevel(line.level);
+      this.#byLevel.set(level, (this.#byLevel.get(level) ?? 0) + 1);
+      const shape = lineShape(line.text, level);
+      if (this.#shapes.has(shape)) {
+        // Refresh its place: the map's order is least recently seen first.
+        this.#shapes.delete(shape);
+      } else if (this.#lines >= LEARN_LINES) {
+        this.#newShapes++;
+      }
+      this.#shapes.set(shape, true);
+      if (this.#shapes.size > MAX_SHAPES) this.#shapes.delete(this.#shapes.keys().next().value as string);
+      this.#lines++;
+    }
+  }
+
+  /** The counters as samples: `log_lines_total{level}` and `log_new_shapes_total`. */
+  samples(atMs: number): MetricSampleData[] {
+    const out: MetricSampleData[] = [...this.#byLevel].map(([level, value]) => ({
+      name: 'log_lines_total',
+      labels: { level },
+      value,
+      timestampMs: atMs,
+      kind: 'counter' as const,
+    }));
+    out.push({
+      name: 'log_new_shapes_total',
+      labels: {},
+      value: this.#newShapes,
+      timestampMs: atMs,
+      kind: 'counter',
+    });
+    return out;
+  }
+}
+
+const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+
+function normaliseLevel(level: string): string {
+  const l = level.toLowerCase();
+  if (l === 'warning') return 'warn';
+  return LEVELS.has(l) ? l : 'other';
+}

@@ -1,0 +1,74 @@
+/**
+ * What kind of signal a series is, read from the conventions Prometheus
+ * names follow (unit suffixes, `_total` counters, `code`/`outcome`/`level`
+ * labels), so the correlator can page on symptoms and keep the rest as
+ * evidence, the way SREs write alerts: on errors, latency, availability,
+ * traffic and saturation, not on every runtime gauge.
+ *
+ * - `errors`: failed requests or calls (5xx codes, failing outcomes),
+ *   error-level log lines, `*_errors_total`, `*_failures_total`,
+ *   `*_timeouts_total`;
+ * - `latency`: quantiles and means of `*_duration_seconds`/`*_latency_seconds`;
+ * - `availability`: `up` (the scrape of the target worked);
+ * - `traffic`: request and call rates;
+ * - `saturation`: resident memory, CPU time, file descriptors, pools in use or
+ *   queued, disk and data directory use;
+ * - `logs`: log lines of a shape never seen before;
+ * - `runtime`: a language runtime's own instrumentation (garbage collection,
+ *   heap spaces, event loop, handles) and everything unrecognised: evidence,
+ *   never a page by itself.
+ */
+import type { SignalClass, SignalStat } from '../../choreography/index.ts';
+
+/** Metric prefixes of language runtimes and the process collector. */
+const RUNTIME_PREFIX = /^(nodejs|process|go|jvm|python|dotnet|ruby|erlang|php)_/;
+
+const FAILED_OUTCOME =
+  /^(error|errors|fail|failed|failure|timeout|timeouts|unreachable|refused|rejected|pool_timeout|pool_full|no_upstream)$/i;
+
+/** The class of a signal: its metric name, labels and the statistic scored. */
+export function classify(
+  name: string,
+  labels: Readonly<Record<string, string>>,
+  stat: SignalStat,
+): SignalClass {
+  if (name === 'up') return 'availability';
+  if (name === 'log_new_shapes_total') return 'logs';
+  if (name === 'log_lines_total')
+    return labels.level === 'error' || labels.level === 'fatal' || labels.level === 'warn'
+      ? 'errors'
+      : 'traffic';
+  if (/^process_(resident_memory_bytes|cpu_seconds_total|open_fds)$/.test(name)) return 'saturation';
+  // A language runtime's own instrumentation (garbage collector, heap, event loop): detail.
+  if (RUNTIME_PREFIX.test(name)) return 'runtime';
+  if (/_(errors|failures|timeouts)_total$/.test(name)) return 'errors';
+  if (/(_duration|_latency)_seconds(_count)?$/.test(name)) {
+    if (stat === 'rate') return isFailure(labels) ? 'errors' : 'traffic';
+    return 'latency';
+  }
+  if (/_(requests|calls)_total$/.test(name)) return isFailure(labels) ? 'errors' : 'traffic';
+  if (
+    /_(in_use|queue|queued|pending)$/.test(name) ||
+    /_(disk|dir|filesystem|volume)_[a-z_]*bytes$/.test(name)
+  )
+    return 'saturation';
+  return 'runtime';
+}
+
+function isFailure(labels: Readonly<Record<string, string>>): boolean {
+  const code = labels.code ?? labels.status ?? labels.status_code;
+  if (code !== undefined && /^5\d\d$/.test(code)) return true;
+  const outcome = labels.outcome ?? labels.result;
+  return outcome !== undefined && FAILED_OUTCOME.test(outcome);
+}
+
+/**
+ * The smallest change worth reporting, by the unit the name ends in: a
+ * latency shift of a millisecond or a megabyte of memory is noise however
+ * unusual; other units have no floor beyond the relative one.
+ */
+export function significanceFloor(name: string): number {
+  if (/_seconds(_total)?$/.test(name) && !/_cpu_/.test(name)) return 0.01;
+  if (/_bytes(_total)?$/.test(name)) return 1024 * 1024;
+  return 0;
+}

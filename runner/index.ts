@@ -1,0 +1,12 @@
+/**
+ * The scenario runner: runs a scenario file's fleet, load and faults against
+ * the swarm and reports what the swarm did, judged against the scenario's
+ * expectations. `sentinel scenario run` is its command-line face.
+ */
+export { RunObserver } from './observer.ts';
+export { buildReport, formatTable } from './report.ts';
+export { runScenario } from './run.ts';
+
+export type { Observed } from './observer.ts';
+export type { IncidentSummary, Judged, RunTimeline, ScenarioReport } from './report.ts';
+export type { RunOptions } from './run.ts';

@@ -1,0 +1,157 @@
+/**
+ * Running a scenario against the swarm, the way `sentinel scenario run`
+ * does: bring up whatever is not running (the stack, the swarm), start the
+ * scenario's fleet as real processes in an environment of its own, announce
+ * it to the collectors, drive the load, let the swarm learn the fleet for a
+ * warm-up, then start the scenario clock and inject the faults on schedule,
+ * watching the environment's events. The report judges what was seen.
+ *
+ * The run ends at `durationS`, or earlier once its outcome cannot change any
+ * more (`full: false`): an incident was expected, opened, and nothing new
+ * opened for `settleS`; or the detection deadline passed without one.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+import { announceSource, listAgents, openDiscovery, openRegistry, withdrawSource } from '../agents/index.ts';
+import type { Heartbeat } from '../agents/index.ts';
+import { connectBus } from '../choreography/index.ts';
+import { silentLog, stackUp, swarmUp } from '../deploy/index.ts';
+import { startFleet } from '../fleet/index.ts';
+import type { Scenario } from '../fleet/index.ts';
+import { RunObserver } from './observer.ts';
+import { buildReport } from './report.ts';
+import type { ScenarioReport } from './report.ts';
+
+export interface RunOptions {
+  readonly config: Config;
+  /** Progress lines. @default none */
+  readonly say?: (line: string) => void;
+  /** Seconds the fleet runs under load, watched, before the scenario clock starts. @default 30 */
+  readonly warmupS?: number;
+  /** Run the whole `durationS` even when the outcome is settled. @default false */
+  readonly full?: boolean;
+  /** Quiet seconds after the incident opened before an early end. @default 20 */
+  readonly settleS?: number;
+  /** Start the swarm when none runs. @default true */
+  readonly startSwarm?: boolean;
+}
+
+/** How often the discovery announcement is renewed (its entry lives 60 s). */
+const ANNOUNCE_EVERY_MS = 15_000;
+
+export async function runScenario(scenario: Scenario, options: RunOptions): Promise<ScenarioReport> {
+  const { config } = options;
+  const say = options.say ?? (() => {});
+  const warmupS = options.warmupS ?? 30;
+  const settleS = options.settleS ?? 20;
+
+  await stackUp(config, { log: silentLog });
+  const bus = await connectBus({ url: config.natsUrl, namespace: config.namespace, name: 'runner' });
+  const environment = `${scenario.name.slice(0, 48)}-${Date.now().toString(36)}${randomBytes(1).toString('hex')}`;
+  const observer = new RunObserver(environment);
+  let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;
+  let renew: NodeJS.Timeout | undefined;
+  const discovery = await openDiscovery(bus);
+  try {
+    if (options.startSwarm !== false) {
+      const { started } = await swarmUp(config);
+      if (started) say('swarm started');
+    }
+    await waitForSwarm(bus, say);
+
+    const startedAt = new Date().toISOString();
+    await observer.start(bus, Date.now() - 1000);
+    say(`${scenario.name}: starting the fleet (environment ${environment})`);
+    fleet = await startFleet(scenario.fleet, {
+      dir: path.join(config.home, 'runs', environment),
+      log: { info: () => {}, warn: (m) => say(`fleet: ${m}`) },
+    });
+    const url = fleet.discoveryUrl;
+    await announceSource(discovery, { environment, url });
+    renew = setInterval(
+      () => void announceSource(discovery, { environment, url }).catch(() => undefined),
+      ANNOUNCE_EVERY_MS,
+    );
+    fleet.startLoad(scenario.load);
+    say(`${scenario.name}: load ${scenario.load.rps} rps; warming up for ${warmupS} s`);
+    await sleep(warmupS * 1000);
+
+    const t0Ms = Date.now();
+    const faults: { kind: string; service: string; atS: number }[] = [];
+    const pending = [...scenario.faults].sort((a, b) => a.atS - b.atS);
+    const firstFaultS = pending[0]?.atS;
+    const e = scenario.expect;
+    const give = (ms: number) => Math.max(0, ms);
+    for (;;) {
+      const nowS = (Date.now() - t0Ms) / 1000;
+      while (pending.length > 0 && (pending[0] as (typeof pending)[number]).atS <= nowS) {
+        const f = pending.shift() as (typeof pending)[number];
+        await fleet.injectFault(f);
+        const atS = Math.round(((Date.now() - t0Ms) / 1000) * 10) / 10;
+        faults.push({ kind: f.kind, service: f.service, atS });
+        say(`${scenario.name}: t=${atS} s fault ${f.kind} on ${f.service}`);
+      }
+      if (nowS >= scenario.durationS) break;
+      if (!options.full && pending.length === 0 && settled(observer, e, t0Ms, firstFaultS, settleS)) break;
+      const nextFault = pending[0] ? t0Ms + pending[0].atS * 1000 - Date.now() : 1000;
+      await sleep(Math.min(1000, give(nextFault)));
+    }
+    const ranS = Math.round((Date.now() - t0Ms) / 100) / 10;
+    await withdrawSource(discovery, environment).catch(() => undefined);
+    // Events already on their way (an incident opened in the last second) still count.
+    await sleep(1500);
+    return buildReport(scenario, { environment, startedAt, warmupS, t0Ms, ranS, faults }, observer.events());
+  } finally {
+    clearInterval(renew);
+    await withdrawSource(discovery, environment).catch(() => undefined);
+    await fleet?.stop();
+    await observer.stop();
+    await bus.close();
+  }
+}
+
+/** Whether nothing that could still happen would change the report's detection half. */
+function settled(
+  observer: RunObserver,
+  e: Scenario['expect'],
+  t0Ms: number,
+  firstFaultS: number | undefined,
+  settleS: number,
+): boolean {
+  if (!e.incident) return false;
+  const opened = observer.ofType('sentinel.incident.opened.v1');
+  const last = opened[opened.length - 1];
+  if (last) return Date.now() - last.receivedMs >= settleS * 1000;
+  if (firstFaultS === undefined || e.detectWithinS === undefined) return false;
+  return Date.now() - t0Ms >= (firstFaultS + e.detectWithinS + settleS) * 1000;
+}
+
+/** Waits until a collector, a detector and a leading correlator are registered. */
+async function waitForSwarm(
+  bus: Awaited<ReturnType<typeof connectBus>>,
+  say: (line: string) => void,
+  timeoutMs = 60_000,
+): Promise<Heartbeat[]> {
+  const registry = await openRegistry(bus);
+  const deadline = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    const agents = await listAgents(registry);
+    const has = (role: string, status: string) => agents.some((a) => a.role === role && a.status === status);
+    if (has('collector', 'active') && has('detector', 'active') && has('correlator', 'leader')) return agents;
+    if (Date.now() > deadline)
+      throw new Error(
+        `the swarm is not ready after ${timeoutMs / 1000} s: it needs a collector, a detector and a correlator leader (sentinel agents shows who runs)`,
+      );
+    if (!told) {
+      say('waiting for the swarm (collector, detector, correlator leader)');
+      told = true;
+    }
+    await sleep(500);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
