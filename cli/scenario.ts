@@ -75,8 +75,19 @@ export function registerScenario(program: Command): void {
       }
       const config = loadConfig();
       const reports: ScenarioReport[] = [];
+      // Ctrl-C stops the run cleanly: the fleet's processes go with it.
+      const abort = new AbortController();
+      const stop = () => abort.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
       for (const s of scenarios) {
-        const report = await runScenario(s, { config, say, warmupS, ...(flags.full ? { full: true } : {}) });
+        const report = await runScenario(s, {
+          config,
+          say,
+          warmupS,
+          signal: abort.signal,
+          ...(flags.full ? { full: true } : {}),
+        });
         reports.push(report);
         say(`${s.name}: ${report.passed ? 'passed' : 'FAILED'}`);
       }

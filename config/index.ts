@@ -51,7 +51,7 @@ const schema = z.object({
     .default(512 * 1024 ** 2),
   SENTINEL_TELEMETRY_PARTITIONS: z.coerce.number().int().min(1).max(64).default(8),
   SENTINEL_SCRAPE_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
-  SENTINEL_DETECTOR_WARMUP_S: z.coerce.number().int().min(0).max(3600).default(600),
+  SENTINEL_DETECTOR_WARMUP_S: z.coerce.number().int().min(0).max(3600).default(120),
 });
 
 /** Validated settings; see the README's configuration table. */
@@ -93,7 +93,7 @@ export interface Config {
   readonly scrapeIntervalMs: number;
   /**
    * How much of a partition's recent telemetry a detector replays to rebuild
-   * its baselines when it takes the partition over, in seconds. @default 600
+   * its baselines when it takes the partition over, in seconds. @default 120
    */
   readonly detectorWarmupS: number;
 }

@@ -35,6 +35,13 @@ export interface RunOptions {
   readonly settleS?: number;
   /** Start the swarm when none runs. @default true */
   readonly startSwarm?: boolean;
+  /** Stops the run early (Ctrl-C): the fleet is stopped and the error thrown. */
+  readonly signal?: AbortSignal;
+  /**
+   * Called about once a second of scenario clock with what the run has seen:
+   * drills use it to strike the swarm at a chosen moment.
+   */
+  readonly onTick?: (run: { readonly nowS: number; readonly observer: RunObserver }) => Promise<void>;
 }
 
 /** How often the discovery announcement is renewed (its entry lives 60 s). */
@@ -45,6 +52,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const say = options.say ?? (() => {});
   const warmupS = options.warmupS ?? 30;
   const settleS = options.settleS ?? 20;
+  const signal = options.signal ?? new AbortController().signal;
+  const sleep = (ms: number) => abortableSleep(ms, signal);
 
   await stackUp(config, { log: silentLog });
   const bus = await connectBus({ url: config.natsUrl, namespace: config.namespace, name: 'runner' });
@@ -58,7 +67,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
       const { started } = await swarmUp(config);
       if (started) say('swarm started');
     }
-    await waitForSwarm(bus, say);
+    await waitForSwarm(bus, say, sleep);
 
     const startedAt = new Date().toISOString();
     await observer.start(bus, Date.now() - 1000);
@@ -93,6 +102,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
         say(`${scenario.name}: t=${atS} s fault ${f.kind} on ${f.service}`);
       }
       if (nowS >= scenario.durationS) break;
+      await options.onTick?.({ nowS, observer });
       if (!options.full && pending.length === 0 && settled(observer, e, t0Ms, firstFaultS, settleS)) break;
       const nextFault = pending[0] ? t0Ms + pending[0].atS * 1000 - Date.now() : 1000;
       await sleep(Math.min(1000, give(nextFault)));
@@ -131,6 +141,7 @@ function settled(
 async function waitForSwarm(
   bus: Awaited<ReturnType<typeof connectBus>>,
   say: (line: string) => void,
+  sleep: (ms: number) => Promise<void>,
   timeoutMs = 60_000,
 ): Promise<Heartbeat[]> {
   const registry = await openRegistry(bus);
@@ -152,6 +163,21 @@ async function waitForSwarm(
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Error('the run was stopped'));
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', stop);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    const stop = () => {
+      done();
+      reject(new Error('the run was stopped'));
+    };
+    signal.addEventListener('abort', stop, { once: true });
+  });
 }

@@ -286,6 +286,7 @@ export class Collector {
     let changes;
     try {
       changes = await fetchList(`${source.url}/changes`, discoveredChangeSchema);
+      if (changes.invalid > 0) discoveryErrors.inc(changes.invalid);
     } catch (err) {
       discoveryErrors.inc();
       this.#d.log.debug({ err: String(err) }, 'could not read changes');

@@ -183,7 +183,10 @@ export const correlationMachine = setup({
           service: event.service,
           score: Math.max(event.score, known?.score ?? 0),
           pageable: event.pageable,
-          change: Math.max(event.change, known?.change ?? 0),
+          // The persisted snapshot is JSON, which has no Infinity (a zero
+          // baseline's change would come back as null and fail every
+          // comparison); the largest finite number ranks the same.
+          change: Math.min(Math.max(event.change, known?.change ?? 0), Number.MAX_VALUE),
           atMs: known?.atMs ?? event.atMs,
           summary: event.summary,
           incidentId: known?.incidentId ?? null,
@@ -229,7 +232,7 @@ export const correlationMachine = setup({
             score: event.score,
             atMs: event.atMs,
             suspects: suspects(context.topology, services),
-            reason: event.summary,
+            reason: event.summary.slice(0, 512),
           });
           return;
         }
@@ -298,8 +301,13 @@ export const correlationMachine = setup({
     tick: {
       actions: enqueueActions(({ context, event, enqueue }) => {
         const active: Record<string, ActiveSignal> = {};
-        for (const [fp, a] of Object.entries(context.active))
+        for (const [fp, a] of Object.entries(context.active)) {
           if (event.nowMs - a.lastMs <= context.policy.staleSignalMs) active[fp] = a;
+          // A dropped signal's recovery will never be forwarded: its incident
+          // must stop waiting for it, or it never goes quiet.
+          else if (a.incidentId !== null && context.incidents[a.incidentId])
+            enqueue.sendTo(a.incidentId, { type: 'recovered', key: fp, atMs: event.nowMs });
+        }
         const starts: Record<string, readonly number[]> = {};
         for (const [fp, ts] of Object.entries(context.starts)) {
           const kept = ts.filter((t) => event.nowMs - t <= context.policy.flapping.windowMs);

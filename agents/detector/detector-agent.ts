@@ -17,7 +17,6 @@ import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
 import {
   createEvent,
-  Membership,
   NotLeaderError,
   PartitionOwnership,
   replayTelemetry,
@@ -55,22 +54,12 @@ export async function startDetectorAgent(
     queues.set(p, next);
   };
 
-  const membership = new Membership({
-    etcd,
-    names: bus.names,
-    role: identity.role,
-    instance: identity.instance,
-    ttlS: config.leaseTtlS,
-    log,
-  });
-  membership.start();
   const ownership = new PartitionOwnership({
     etcd,
     names: bus.names,
     role: identity.role,
     instance: identity.instance,
     partitions: config.telemetryPartitions,
-    membership,
     ttlS: config.leaseTtlS,
     log,
   });
@@ -160,7 +149,6 @@ export async function startDetectorAgent(
       await ownership.close();
       await Promise.all([...queues.values()]);
       for (const p of [...workers.keys()]) await drop(p, 'stopping');
-      await membership.close();
     },
   };
 }

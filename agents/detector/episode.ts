@@ -1,24 +1,34 @@
 /**
- * One signal's detector: the streaming {@link SeriesDetector} scores every
- * sample, and an episode tracker turns scores into what an on-call engineer
- * wants to hear: "this left its normal range and stayed out" once, and "it is
- * back" once, not one alarm per sample.
+ * One signal's live detector: it turns a stream of samples into what an
+ * on-call engineer wants to hear: "this left its normal range and stayed
+ * out" once, and "it is back" once, not one alarm per sample.
  *
- * An episode opens when a sample scores at least `strongScore`, or when
- * `persistK` of the last `persistM` samples score at least `softScore` (a
- * sustained shift whose every sample alone is only mildly surprising), and
- * the sample is also far enough from the baseline to matter: outside the
- * series' normal band, by at least `minRelativeChange` of the baseline and by
- * at least `floor` in the series' own unit. An unusual change that nobody
- * could notice is not reported. Its
- * baseline is the median of the samples before it, frozen for the episode,
- * and the detector stops learning while it lasts: an anomaly must not become
- * the normal the recovery is judged against. It closes when the signal has
- * been back inside its normal band around the baseline for `recoverRows`
+ * Two tests open an episode, both requiring the sample to be outside the
+ * signal's normal band:
+ * - surprise: the streaming {@link SeriesDetector} (the one measured on NAB)
+ *   scores the sample at least `strongScore`;
+ * - persistence: at least `persistK` of the last `persistM` samples are outside
+ *   the band on the same side (a run rule, as control charts have them). The
+ *   statistical score cannot catch these alone: it judges each sample against
+ *   the recent past, which soon includes the anomaly.
+ *
+ * The band is judged against a baseline fitted to the `baselineRows` samples
+ * before the last `persistM` (so a fresh anomaly never widens its own
+ * baseline): a resistant line (Tukey's: medians of the outer thirds), so a
+ * series that grows steadily (a journal, a counter kept as a gauge) is
+ * judged against its trend, not its median, and a leak that outgrows the
+ * trend stands out. The band is the widest of `bandSigmas` robust standard
+ * deviations of the residuals, `minRelativeChange` of the baseline and
+ * `floor` in the series' own unit: an unusual change nobody could notice is
+ * not reported.
+ *
+ * During an episode the level at its start is frozen and nothing is learned:
+ * an anomaly must not become the normal its recovery is judged against. It
+ * closes when the signal has been back inside the band for `recoverRows`
  * samples, or after `maxEpisodeRows` samples, when whatever it is has become
- * the new normal and the detector starts learning afresh. While it lasts it is
- * reported again each time its distance from the baseline doubles (at most
- * `maxReports` times in all): "it is getting worse".
+ * the new normal and learning starts afresh. While it lasts it is reported
+ * again each time its distance from the level doubles (at most `maxReports`
+ * reports in all): "it is getting worse".
  *
  * Pure: no clock; sample times come in with the values.
  */
@@ -27,11 +37,15 @@ import { SeriesDetector } from './series-detector.ts';
 import type { SeriesDetectorOptions } from './series-detector.ts';
 
 export interface EpisodeOptions {
-  /** A score this high opens an episode on its own. @default 0.5 */
+  /** A score this high opens an episode on its own (when the sample is out of band). @default 0.5 */
   readonly strongScore?: number;
-  /** A score this high counts towards a sustained episode. @default 0.15 */
+  /**
+   * The persistence test also needs one of the last `persistM` samples to
+   * have scored this much: a run of samples out of band that the statistics
+   * find ordinary is the series' normal wobble. @default 0.15
+   */
   readonly softScore?: number;
-  /** Soft scores needed... @default 3 */
+  /** Samples out of band, on one side, that open an episode... @default 3 */
   readonly persistK?: number;
   /** ...among this many last samples. @default 5 */
   readonly persistM?: number;
@@ -39,14 +53,20 @@ export interface EpisodeOptions {
   readonly recoverRows?: number;
   /** Longest episode, in samples, before the level is taken as the new normal. @default 900 */
   readonly maxEpisodeRows?: number;
-  /** Samples whose median is the baseline. @default 60 */
+  /** Samples the baseline is fitted to. @default 60 */
   readonly baselineRows?: number;
+  /** Samples of baseline needed before anything is judged. @default 20 */
+  readonly minBaselineRows?: number;
+  /** Width of the band in robust standard deviations of the baseline's residuals. @default 4 */
+  readonly bandSigmas?: number;
   /** Smallest change from the baseline worth reporting, as a share of it. @default 0.25 */
   readonly minRelativeChange?: number;
   /** Smallest change from the baseline worth reporting, in the series' unit. @default 0 */
   readonly floor?: number;
   /** Most reports of one episode (its opening included). @default 4 */
   readonly maxReports?: number;
+  /** Samples between two fits of the baseline. @default 5 */
+  readonly refitEvery?: number;
   /** The detector's own sizes. */
   readonly detector?: SeriesDetectorOptions;
 }
@@ -74,23 +94,37 @@ export type EpisodeChange =
 
 interface Episode {
   readonly startMs: number;
-  readonly baseline: number;
-  readonly band: number;
+  /** The baseline's value when the episode opened, frozen. */
+  readonly level: number;
+  /** Distance from `level` still inside the normal band. */
+  readonly tolerance: number;
   readonly direction: 'up' | 'down';
   readonly peakScore: number;
-  /** Distance from the baseline last reported: reported again when it doubles. */
+  /** Distance from the level last reported: reported again when it doubles. */
   reportedDistance: number;
   reports: number;
   rows: number;
   inside: number;
 }
 
-export class SignalEpisodes {
+/** A baseline: a line through the rows before the last few, and its spread. */
+interface Fit {
+  readonly intercept: number;
+  readonly slope: number;
+  /** Robust standard deviation of the residuals. */
+  readonly sigma: number;
+}
+
+export class SignalEpisodes implements EpisodeTracker {
   readonly #o: Required<Omit<EpisodeOptions, 'detector'>>;
   readonly #detectorOptions: SeriesDetectorOptions | undefined;
   #detector: SeriesDetector;
-  readonly #recent: RingBuffer;
-  readonly #soft: RingBuffer;
+  /** The newest `baselineRows + persistM` samples; row numbers count every sample taken. */
+  readonly #values: RingBuffer;
+  readonly #scores: RingBuffer;
+  #rows = 0;
+  #fit: Fit | undefined;
+  #fittedAt = -Infinity;
   #episode: Episode | undefined;
   #lastScore = 0;
 
@@ -103,18 +137,21 @@ export class SignalEpisodes {
       recoverRows: 10,
       maxEpisodeRows: 900,
       baselineRows: 60,
+      minBaselineRows: 20,
+      bandSigmas: 4,
       minRelativeChange: 0.25,
       floor: 0,
       maxReports: 4,
+      refitEvery: 5,
       ...options,
     };
     this.#detectorOptions = options.detector;
     this.#detector = new SeriesDetector(this.#detectorOptions);
-    this.#recent = new RingBuffer(this.#o.baselineRows);
-    this.#soft = new RingBuffer(this.#o.persistM);
+    this.#values = new RingBuffer(this.#o.baselineRows + this.#o.persistM);
+    this.#scores = new RingBuffer(this.#o.persistM);
   }
 
-  /** Score of the last sample taken (0 while an episode runs: the detector is not asked). */
+  /** Score of the last sample taken (0 during an episode: nothing is learned then). */
   get lastScore(): number {
     return this.#lastScore;
   }
@@ -126,7 +163,7 @@ export class SignalEpisodes {
 
   /** Bytes of fixed-size state. */
   get bytes(): number {
-    return this.#detector.bytes + this.#recent.bytes + this.#soft.bytes;
+    return this.#detector.bytes + this.#values.bytes + this.#scores.bytes;
   }
 
   /** Samples the detector has learned from. */
@@ -135,69 +172,122 @@ export class SignalEpisodes {
   }
 
   /**
-   * Teaches the detector `count` samples of `value` it missed (a series that
-   * appeared was zero before), without scoring them.
+   * Teaches `count` samples of `value` it missed (a series that appeared was
+   * zero before), without judging them.
    */
   prime(value: number, count: number): void {
-    for (let i = 0; i < count; i++) {
-      this.#detector.update(value);
-      this.#recent.push(value);
-    }
+    for (let i = 0; i < count; i++) this.#take(value, 0);
   }
 
   /** Takes the next sample; says what changed, if anything. */
   update(value: number, atMs: number): EpisodeChange | undefined {
     if (!Number.isFinite(value)) return undefined;
-    const e = this.#episode;
-    if (e) return this.#during(e, value, atMs);
+    if (this.#episode) return this.#during(this.#episode, value, atMs);
 
     const score = this.#detector.update(value);
     this.#lastScore = score;
-    this.#soft.push(score >= this.#o.softScore ? 1 : 0);
-    let soft = 0;
-    for (let i = 0; i < this.#soft.size; i++) soft += this.#soft.at(i);
-    const opens = score >= this.#o.strongScore || (score > 0 && soft >= this.#o.persistK);
-    if (!opens || this.#recent.size < 2) {
-      this.#recent.push(value);
-      return undefined;
+    this.#take(value, score, true);
+    const fit = this.#baseline();
+    if (!fit) return undefined;
+    const row = this.#rows - 1;
+    const expected = fit.intercept + fit.slope * row;
+    const tolerance = this.#tolerance(fit, expected);
+    const deviation = value - expected;
+    // Negated so that a baseline overflowed to NaN (values near ±1.8e308) judges nothing.
+    if (!(Math.abs(deviation) > tolerance)) return undefined;
+    const side = Math.sign(deviation);
+    let out = 0;
+    let best = 0;
+    const m = Math.min(this.#o.persistM, this.#values.size);
+    for (let lag = 0; lag < m; lag++) {
+      const e = fit.intercept + fit.slope * (row - lag);
+      const d = this.#values.at(lag) - e;
+      if (Math.sign(d) === side && Math.abs(d) > this.#tolerance(fit, e)) out++;
+      best = Math.max(best, this.#scores.at(lag));
     }
-    const { median, mad } = medianAndMad(this.#recent);
-    // Normal band: three robust standard deviations, and never less than a
-    // twentieth of the baseline (a flat baseline has no spread to speak of).
-    const band = Math.max(3 * 1.4826 * mad, 0.05 * Math.abs(median), 1e-9);
-    const distance = Math.abs(value - median);
-    if (distance < Math.max(band, this.#o.minRelativeChange * Math.abs(median), this.#o.floor)) {
-      this.#recent.push(value);
-      return undefined;
-    }
-    const direction = value >= median ? 'up' : 'down';
+    if (score < this.#o.strongScore && (out < this.#o.persistK || best < this.#o.softScore)) return undefined;
+    // How far out, in bands: 0 at the edge, 0.5 at twice the band, 0.9 at ten times.
+    const beyond = Math.abs(deviation) / tolerance - 1;
+    // (1 - 1/(1 + b), not b/(b + 1): the same, and 1 rather than NaN when b is Infinity.)
+    const reported = Math.max(best, 1 - 1 / (1 + beyond));
+    const direction = deviation > 0 ? 'up' : 'down';
     this.#episode = {
       startMs: atMs,
-      baseline: median,
-      band,
+      level: expected,
+      tolerance,
       direction,
-      peakScore: score,
-      reportedDistance: distance,
+      peakScore: reported,
+      reportedDistance: Math.abs(deviation),
       reports: 1,
       rows: 1,
       inside: 0,
     };
-    return { type: 'opened', startMs: atMs, report: 1, value, baseline: median, score, direction };
+    return {
+      type: 'opened',
+      startMs: atMs,
+      report: 1,
+      value,
+      baseline: expected,
+      score: reported,
+      direction,
+    };
+  }
+
+  #take(value: number, score: number, scored = false): void {
+    if (!scored) this.#detector.update(value);
+    this.#values.push(value);
+    this.#scores.push(score);
+    this.#rows++;
+  }
+
+  #tolerance(fit: Fit, expected: number): number {
+    return Math.max(
+      this.#o.bandSigmas * fit.sigma,
+      this.#o.minRelativeChange * Math.abs(expected),
+      this.#o.floor,
+      1e-9,
+    );
+  }
+
+  /** The baseline fitted to the rows before the last `persistM`, refitted every `refitEvery` rows. */
+  #baseline(): Fit | undefined {
+    const n = this.#values.size - this.#o.persistM;
+    if (n < this.#o.minBaselineRows) return undefined;
+    if (this.#fit && this.#rows - this.#fittedAt < this.#o.refitEvery) return this.#fit;
+    // Rows of the window, oldest first: x = row number, y = value.
+    const firstRow = this.#rows - this.#values.size;
+    const ys = new Float64Array(n);
+    for (let k = 0; k < n; k++) ys[k] = this.#values.at(this.#values.size - 1 - k);
+    const third = Math.max(1, Math.floor(n / 3));
+    const left = median(ys.slice(0, third));
+    const right = median(ys.slice(n - third));
+    const xLeft = firstRow + (third - 1) / 2;
+    const xRight = firstRow + n - third + (third - 1) / 2;
+    const slope = xRight > xLeft ? (right - left) / (xRight - xLeft) : 0;
+    const residuals = new Float64Array(n);
+    for (let k = 0; k < n; k++) residuals[k] = (ys[k] as number) - slope * (firstRow + k);
+    const intercept = median(residuals);
+    for (let k = 0; k < n; k++) residuals[k] = Math.abs((residuals[k] as number) - intercept);
+    const sigma = 1.4826 * median(residuals);
+    this.#fit = { intercept, slope, sigma };
+    this.#fittedAt = this.#rows;
+    return this.#fit;
   }
 
   #during(e: Episode, value: number, atMs: number): EpisodeChange | undefined {
     e.rows++;
-    const inside = Math.abs(value - e.baseline) <= e.band;
+    const distance = Math.abs(value - e.level);
+    const inside = distance <= e.tolerance;
     e.inside = inside ? e.inside + 1 : 0;
     if (e.inside >= this.#o.recoverRows || e.rows >= this.#o.maxEpisodeRows) {
       const reason = e.inside >= this.#o.recoverRows ? 'recovered' : 'new_normal';
       this.#episode = undefined;
-      this.#soft.clear();
+      this.#fit = undefined;
       if (reason === 'new_normal') {
         this.#detector = new SeriesDetector(this.#detectorOptions);
-        this.#recent.clear();
+        this.#values.clear();
+        this.#scores.clear();
       }
-      this.#recent.push(value);
       return {
         type: 'closed',
         startMs: e.startMs,
@@ -207,8 +297,7 @@ export class SignalEpisodes {
         reason,
       };
     }
-    const distance = Math.abs(value - e.baseline);
-    const sameSide = value >= e.baseline === (e.direction === 'up');
+    const sameSide = value >= e.level === (e.direction === 'up');
     if (sameSide && distance >= 2 * e.reportedDistance && e.reports < this.#o.maxReports) {
       e.reportedDistance = distance;
       e.reports++;
@@ -217,7 +306,7 @@ export class SignalEpisodes {
         startMs: e.startMs,
         report: e.reports,
         value,
-        baseline: e.baseline,
+        baseline: e.level,
         score: e.peakScore,
         direction: e.direction,
       };
@@ -226,19 +315,112 @@ export class SignalEpisodes {
   }
 }
 
-function medianAndMad(r: RingBuffer): { median: number; mad: number } {
-  const xs = new Float64Array(r.size);
-  r.copyTo(xs);
-  xs.sort();
-  const median = quantileSorted(xs, 0.5);
-  for (let i = 0; i < xs.length; i++) xs[i] = Math.abs(xs[i]! - median);
-  xs.sort();
-  return { median, mad: quantileSorted(xs, 0.5) };
+function median(xs: Float64Array): number {
+  const s = xs.slice().sort();
+  const n = s.length;
+  if (n === 0) return Number.NaN;
+  return n % 2 ? (s[(n - 1) / 2] as number) : ((s[n / 2 - 1] as number) + (s[n / 2] as number)) / 2;
 }
 
-function quantileSorted(xs: Float64Array, q: number): number {
-  const pos = q * (xs.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return xs[lo]! + (xs[hi]! - xs[lo]!) * (pos - lo);
+/** What the telemetry detector needs of a signal's episode tracker. */
+export interface EpisodeTracker {
+  readonly active: boolean;
+  readonly bytes: number;
+  prime(value: number, count: number): void;
+  update(value: number, atMs: number): EpisodeChange | undefined;
+}
+
+/**
+ * Episodes of a novelty signal, such as the rate of log lines of a shape the
+ * target never wrote before: novelty is the anomaly itself, so there is
+ * nothing to learn and nothing to score. The increase of the counter is
+ * summed over the last `windowMs`; at `threshold` an episode opens (score
+ * `score`, baseline 0); `recoverRows` samples without novelty close it.
+ */
+export class NoveltyEpisodes implements EpisodeTracker {
+  readonly #score: number;
+  readonly #recoverRows: number;
+  readonly #threshold: number;
+  readonly #windowMs: number;
+  /** Increases within the window: `[atMs, amount]`, oldest first. */
+  readonly #recent: [number, number][] = [];
+  #lastMs = Number.NaN;
+  #episode: { startMs: number; quiet: number; peak: number; reports: number } | undefined;
+
+  constructor(
+    options: {
+      readonly score?: number;
+      readonly recoverRows?: number;
+      readonly threshold?: number;
+      readonly windowMs?: number;
+    } = {},
+  ) {
+    this.#score = options.score ?? 0.5;
+    this.#recoverRows = options.recoverRows ?? 10;
+    this.#threshold = options.threshold ?? 1;
+    this.#windowMs = options.windowMs ?? 30_000;
+  }
+
+  get active(): boolean {
+    return this.#episode !== undefined;
+  }
+
+  get bytes(): number {
+    return 64 + 16 * this.#recent.length;
+  }
+
+  prime(): void {
+    // Nothing to learn: a novelty is new by definition.
+  }
+
+  /** `rate`: the novelty counter's increase per second since the previous sample. */
+  update(rate: number, atMs: number): EpisodeChange | undefined {
+    if (!Number.isFinite(rate) || !Number.isFinite(atMs)) return undefined;
+    const dtS = Number.isNaN(this.#lastMs) ? 1 : Math.max(0, (atMs - this.#lastMs) / 1000);
+    this.#lastMs = atMs;
+    const amount = Math.max(0, rate) * dtS;
+    if (amount > 0) this.#recent.push([atMs, amount]);
+    while (this.#recent.length > 0 && atMs - (this.#recent[0] as [number, number])[0] > this.#windowMs)
+      this.#recent.shift();
+    const inWindow = this.#recent.reduce((a, [, x]) => a + x, 0);
+    const e = this.#episode;
+    if (!e) {
+      if (inWindow < this.#threshold) return undefined;
+      this.#episode = { startMs: atMs, quiet: 0, peak: inWindow, reports: 1 };
+      return {
+        type: 'opened',
+        startMs: atMs,
+        report: 1,
+        value: inWindow,
+        baseline: 0,
+        score: this.#score,
+        direction: 'up',
+      };
+    }
+    if (amount > 0) {
+      e.quiet = 0;
+      if (inWindow < 2 * e.peak) return undefined;
+      e.peak = inWindow;
+      e.reports++;
+      return {
+        type: 'raised',
+        startMs: e.startMs,
+        report: e.reports,
+        value: inWindow,
+        baseline: 0,
+        score: this.#score,
+        direction: 'up',
+      };
+    }
+    if (++e.quiet < this.#recoverRows) return undefined;
+    this.#episode = undefined;
+    return {
+      type: 'closed',
+      startMs: e.startMs,
+      endMs: atMs,
+      peakScore: this.#score,
+      direction: 'up',
+      reason: 'recovered',
+    };
+  }
 }

@@ -28,6 +28,7 @@
  * Memory is fixed at construction (see {@link SeriesDetector.bytes}).
  */
 import { RingBuffer } from './ring-buffer.ts';
+import { SlidingMax } from './sliding-max.ts';
 import { StatTracker } from './stat-tracker.ts';
 import { MAX_SURPRISE } from './tail-surprise.ts';
 import { dominantPeriod } from './period-finder.ts';
@@ -100,7 +101,7 @@ export class SeriesDetector {
   readonly #history: RingBuffer;
   readonly #trackers: Record<DetectorComponent, StatTracker>;
   readonly #seasonalResiduals: RingBuffer;
-  readonly #recentSurprise: RingBuffer;
+  readonly #recentSurprise: SlidingMax;
   readonly #scratch: Float64Array;
   readonly #shortRows: number;
   readonly #localRows: number;
@@ -131,7 +132,7 @@ export class SeriesDetector {
     this.#jumpScaleRows = options.jumpScaleRows ?? 8;
     this.#periodEvery = options.periodEvery ?? 256;
     this.#seasonalResiduals = new RingBuffer(this.#shortRows);
-    this.#recentSurprise = new RingBuffer(options.quietRows ?? 400);
+    this.#recentSurprise = new SlidingMax(options.quietRows ?? 400);
     this.#quietFactor = options.quietFactor ?? 0.5;
     this.#scratch = new Float64Array(Math.max(this.#localRows, 9));
     this.#surprises = { value: 0, jump: 0, level: 0, spread: 0, season: 0 };
@@ -203,9 +204,7 @@ export class SeriesDetector {
     }
     surprise = Math.min(surprise, MAX_SURPRISE);
 
-    let loudest = 0;
-    for (let k = 0; k < this.#recentSurprise.size; k++)
-      loudest = Math.max(loudest, this.#recentSurprise.at(k));
+    const loudest = this.#recentSurprise.max();
     this.#recentSurprise.push(surprise);
     const voiced = surprise > loudest ? surprise : surprise * this.#quietFactor;
     return toScore(voiced);

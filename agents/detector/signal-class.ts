@@ -19,6 +19,7 @@
  *   never a page by itself.
  */
 import type { SignalClass, SignalStat } from '../../choreography/index.ts';
+import { NEW_SHAPES_METRIC } from './log-patterns.ts';
 
 /** Metric prefixes of language runtimes and the process collector. */
 const RUNTIME_PREFIX = /^(nodejs|process|go|jvm|python|dotnet|ruby|erlang|php)_/;
@@ -33,7 +34,9 @@ export function classify(
   stat: SignalStat,
 ): SignalClass {
   if (name === 'up') return 'availability';
-  if (name === 'log_new_shapes_total') return 'logs';
+  // The collector's own account of the scrape: about the scraper as much as the target.
+  if (name.startsWith('scrape_')) return 'runtime';
+  if (name === NEW_SHAPES_METRIC) return 'logs';
   if (name === 'log_lines_total')
     return labels.level === 'error' || labels.level === 'fatal' || labels.level === 'warn'
       ? 'errors'
@@ -68,7 +71,9 @@ function isFailure(labels: Readonly<Record<string, string>>): boolean {
  * unusual; other units have no floor beyond the relative one.
  */
 export function significanceFloor(name: string): number {
-  if (/_seconds(_total)?$/.test(name) && !/_cpu_/.test(name)) return 0.01;
+  // CPU time per second is a share of a core: a tenth of one is the least worth a word.
+  if (/_cpu_(user_|system_)?seconds_total$/.test(name)) return 0.1;
+  if (/_seconds(_total)?$/.test(name)) return 0.01;
   if (/_bytes(_total)?$/.test(name)) return 1024 * 1024;
   return 0;
 }

@@ -2,8 +2,8 @@
  * From raw samples to the signals worth scoring, one target at a time, the
  * way PromQL reads each metric type:
  *
- * - a counter becomes its per-second `rate` (a reset counts from zero, see
- *   {@link CounterRate});
+ * - a counter becomes its per-second `rate` (see {@link CounterRate}); the
+ *   interval holding a reset gives none, and a negative count is skipped;
  * - a histogram becomes `p50`, `p90`, `p99` and `mean` over the increase of
  *   its buckets across the last few scrapes (a window, so a quantile stands on
  *   enough observations; a quantile with fewer than ten observations above it
@@ -101,7 +101,7 @@ export class TargetSignals {
   #lastScrapeMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: TargetSignalsOptions = {}) {
-    this.#window = Math.max(1, options.histogramWindow ?? 5);
+    this.#window = Math.max(1, options.histogramWindow ?? 1);
     this.#staleAfterMs = options.staleAfterMs ?? 300_000;
     this.#matureAfter = options.matureAfter ?? 5;
     this.#maxZeros = options.maxZerosBefore ?? 120;
@@ -133,6 +133,10 @@ export class TargetSignals {
     for (const s of samples) {
       if (!Number.isFinite(s.value)) continue;
       const kind = s.kind ?? 'untyped';
+      // Counters, buckets and counts never go below zero: such a sample is
+      // damaged, skipped like a non-finite one. Taken as a reset, it would
+      // make the next good sample's increase (from below zero) a spike.
+      if (s.value < 0 && isCount(kind, s.name)) continue;
       if (kind === 'histogram') {
         const m = /^(.*)_(bucket|sum|count)$/.exec(s.name);
         if (!m) continue;
@@ -213,7 +217,11 @@ export class TargetSignals {
     }
     state.seenMs = atMs;
     const r = state.rate.update(atMs, value);
-    if (r.type !== 'rate') return;
+    // The interval holding a restart lost what the old process counted after
+    // the last scrape, so its rate reads low by an unknown amount (zero when
+    // the restart came just before this scrape): a dip that is not in the
+    // service. Rates resume from the next interval.
+    if (r.type !== 'rate' || r.reset) return;
     out.push({
       key: `${key}:rate`,
       name,
@@ -240,8 +248,11 @@ export class TargetSignals {
     state.seenMs = snap.atMs;
     const w = state.window;
     const last = w[w.length - 1];
-    // A bucket that went down: the process restarted and counts from zero again.
-    if (last && [...snap.buckets].some(([le, c]) => c < (last.buckets.get(le) ?? 0))) w.length = 0;
+    // A bucket that went down: the process restarted and counts from zero
+    // again. A bucket missing or new (a non-finite sample skipped, a changed
+    // layout): the two scrapes' counts cannot be subtracted, since a bucket's
+    // increase from a scrape without it would be all of its count since start.
+    if (last && !sameBucketsNoneDown(last.buckets, snap.buckets)) w.length = 0;
     w.push(snap);
     if (w.length > this.#window + 1) w.shift();
     const first = w[0] as Snapshot;
@@ -253,7 +264,8 @@ export class TargetSignals {
     for (const [stat, q] of QUANTILES) {
       // A quantile stands on the observations above it: with fewer than a
       // handful there, it is one outlier request, not the service's latency.
-      if (observed * (1 - q) < MIN_TAIL_OBSERVATIONS) continue;
+      // (`observed - q * observed`, not `observed * (1 - q)`: 1 - 0.9 is a hair under 0.1.)
+      if (observed - q * observed < MIN_TAIL_OBSERVATIONS) continue;
       const v = histogramQuantile(q, deltas);
       if (Number.isFinite(v))
         out.push({ key: `${hk}:${stat}`, name, labels, stat, value: v, timestampMs: snap.atMs });
@@ -262,4 +274,21 @@ export class TargetSignals {
     if (Number.isFinite(mean))
       out.push({ key: `${hk}:mean`, name, labels, stat: 'mean', value: mean, timestampMs: snap.atMs });
   }
+}
+
+/** Whether a sample is a count: a counter, or a histogram's or summary's `_bucket`/`_count`. */
+function isCount(kind: string, name: string): boolean {
+  return (
+    kind === 'counter' || ((kind === 'histogram' || kind === 'summary') && /_(bucket|count)$/.test(name))
+  );
+}
+
+/** Whether `next` has exactly the bounds of `prev`, none of them with a lower count. */
+function sameBucketsNoneDown(prev: ReadonlyMap<string, number>, next: ReadonlyMap<string, number>): boolean {
+  if (prev.size !== next.size) return false;
+  for (const [le, c] of next) {
+    const before = prev.get(le);
+    if (before === undefined || c < before) return false;
+  }
+  return true;
 }

@@ -15,9 +15,9 @@
  */
 import { deterministicId } from '../../choreography/index.ts';
 import type { EventData, SentinelEvent } from '../../choreography/index.ts';
-import { SignalEpisodes } from './episode.ts';
-import type { EpisodeChange, EpisodeOptions } from './episode.ts';
-import { LogCounts } from './log-patterns.ts';
+import { NoveltyEpisodes, SignalEpisodes } from './episode.ts';
+import type { EpisodeChange, EpisodeOptions, EpisodeTracker } from './episode.ts';
+import { LogCounts, NEW_SHAPES_METRIC } from './log-patterns.ts';
 import { classify, significanceFloor } from './signal-class.ts';
 import { seriesKey, TargetSignals } from './signals.ts';
 import type { SignalSample, TargetSignalsOptions } from './signals.ts';
@@ -47,9 +47,14 @@ interface TargetState {
   readonly instance: string;
   readonly signals: TargetSignals;
   readonly logs: LogCounts;
-  readonly episodes: Map<string, SignalEpisodes>;
+  /** Ids of the last log batches taken, oldest first. */
+  readonly logBatches: Set<string>;
+  readonly episodes: Map<string, EpisodeTracker>;
   lastMs: number;
 }
+
+/** Log batches per target remembered to drop redeliveries: an hour of scrapes every 15 s. */
+const RECENT_LOG_BATCHES = 256;
 
 export interface DetectorStats {
   readonly targets: number;
@@ -75,7 +80,15 @@ export class TelemetryDetector {
   take(event: SentinelEvent, options: { readonly learnOnly?: boolean } = {}): DetectorOutput[] {
     if (event.type === 'sentinel.telemetry.logs.v1') {
       const e = event as SentinelEvent<'sentinel.telemetry.logs.v1'>;
-      this.#target(e.data.target).logs.take(e.data.lines);
+      const t = this.#target(e.data.target);
+      // A batch redelivered (a retried handler, a nak) carries the same id:
+      // counted again, its lines would be a burst the service never wrote.
+      // A metrics event needs no such memory: its scrape time is not newer.
+      if (t.logBatches.has(e.id)) return [];
+      t.logBatches.add(e.id);
+      if (t.logBatches.size > RECENT_LOG_BATCHES)
+        t.logBatches.delete(t.logBatches.values().next().value as string);
+      t.logs.take(e.data.lines);
       return [];
     }
     if (event.type !== 'sentinel.telemetry.metrics.v1') return [];
@@ -89,7 +102,10 @@ export class TelemetryDetector {
     for (const s of signals) {
       let ep = t.episodes.get(s.key);
       if (!ep) {
-        ep = new SignalEpisodes({ floor: significanceFloor(s.name), ...this.#o.episodes });
+        ep =
+          s.name === NEW_SHAPES_METRIC
+            ? new NoveltyEpisodes()
+            : new SignalEpisodes({ floor: significanceFloor(s.name), ...this.#o.episodes });
         t.episodes.set(s.key, ep);
         if (s.zerosBefore) ep.prime(0, s.zerosBefore);
       }
@@ -132,6 +148,7 @@ export class TelemetryDetector {
         instance: ref.instance,
         signals: new TargetSignals(this.#o.signals),
         logs: new LogCounts(),
+        logBatches: new Set(),
         episodes: new Map(),
         lastMs: Number.NEGATIVE_INFINITY,
       };

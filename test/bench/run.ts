@@ -19,6 +19,7 @@ interface BenchModule {
 /** Every benchmark, by the name `npm run bench -- <name>` takes. */
 const benches: Record<string, () => Promise<BenchModule>> = {
   choreography: () => import('./choreography.ts'),
+  detect: () => import('./detect.ts'),
   nab: () => import('./nab.ts'),
 };
 

@@ -1,0 +1,158 @@
+/**
+ * The detection half of every scenario, end to end: the real swarm (a
+ * supervisor running collector, detectors and correlators as processes, in a
+ * home and namespace of this test's own, on the project's stack), each
+ * scenario's fleet as real processes, real faults. Every fault kind of the
+ * format has a scenario of its own in scenarios/faults/, plus the shared
+ * scenarios in scenarios/. Each must be detected within its detectWithinS as
+ * one incident that points at the right service; the quiet one must open
+ * nothing. (The ten-minute quiet soak, scenarios/soak/, is run on its own:
+ * see the README.)
+ *
+ * Also: the correlator leader is killed (SIGKILL) right after an incident
+ * opens in a deep call graph; the standby takes the state over and the rest of
+ * the chain still joins the same incident.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { loadConfigWith } from '../../config/index.ts';
+import type { Config } from '../../config/index.ts';
+import { connectBus } from '../../choreography/index.ts';
+import { listAgents, openRegistry } from '../../agents/index.ts';
+import { stackUp, swarmDown } from '../../deploy/index.ts';
+import { readScenario } from '../../fleet/index.ts';
+import type { Scenario } from '../../fleet/index.ts';
+import { runScenario } from '../../runner/index.ts';
+import type { ScenarioReport } from '../../runner/index.ts';
+import { removeNamespace, testStreamLimits } from '../support/harness.ts';
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+const home = mkdtempSync(path.join(tmpdir(), 'sentinel-e2e-'));
+/** The swarm learns each fleet for this long before the scenario clock starts. */
+const WARMUP_S = 20;
+
+let config: Config;
+
+function scenarioFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+function say(line: string): void {
+  process.stderr.write(`    ${line}\n`);
+}
+
+/** The detection expectations, asserted one by one so a failure names what went wrong. */
+function assertDetected(s: Scenario, r: ScenarioReport): void {
+  const about = `${s.name} (environment ${r.environment})`;
+  if (!s.expect.incident) {
+    assert.equal(r.incidents, 0, `${about}: no incident may open, got ${r.incident?.title ?? ''}`);
+    return;
+  }
+  assert.equal(r.incidents, 1, `${about}: one incident, got ${r.incidents}`);
+  assert.ok(r.detectedAfterS !== null && r.detectedAfterS >= 0, `${about}: detected after the fault`);
+  if (s.expect.detectWithinS !== undefined)
+    assert.ok(
+      (r.detectedAfterS) <= s.expect.detectWithinS,
+      `${about}: detected after ${r.detectedAfterS} s, allowed ${s.expect.detectWithinS} s`,
+    );
+  const root = [s.expect.rootCause?.service ?? []].flat();
+  if (root.length > 0)
+    assert.ok(
+      r.suspectedServices.some((x) => root.includes(x)),
+      `${about}: the suspects ${r.suspectedServices.join(', ')} miss the faulty service ${root.join('/')}`,
+    );
+  assert.ok(r.auditIds.length >= 2, `${about}: the incident and what caused it are in the audit ids`);
+  assert.equal(r.passed, true, `${about}: ${JSON.stringify(r.expectations)}`);
+}
+
+before(async () => {
+  const stack = loadConfigWith({});
+  await stackUp(stack);
+  config = loadConfigWith({
+    SENTINEL_HOME: home,
+    SENTINEL_NAMESPACE: `t_e2e_${process.pid}`,
+    SENTINEL_NATS_URL: stack.natsUrl,
+    SENTINEL_ETCD_URL: stack.etcdUrl,
+    SENTINEL_REDIS_URL: stack.redisUrl,
+    SENTINEL_DATABASE_URL: stack.databaseUrl,
+    SENTINEL_LOG_LEVEL: 'warn',
+    ...testStreamLimits,
+  });
+});
+
+after(async () => {
+  await swarmDown(config);
+  const bus = await connectBus({ url: config.natsUrl, namespace: config.namespace, name: 'test/e2e' });
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 1 });
+  await removeNamespace(bus, pool, config.namespace);
+  await bus.jsm.streams.delete(`KV_${bus.names.discoveryBucket}`).catch(() => false);
+  await bus.close();
+  await pool.end();
+  rmSync(home, { recursive: true, force: true });
+});
+
+describe('every fault kind, detected as one incident', () => {
+  for (const file of scenarioFiles(path.join(root, 'scenarios', 'faults'))) {
+    test(`scenario - ${path.basename(file, '.json')} is detected within its deadline as one incident on the faulty service`, async () => {
+      const s = await readScenario(file);
+      const report = await runScenario(s, { config, say, warmupS: WARMUP_S });
+      assertDetected(s, report);
+    });
+  }
+});
+
+describe('the shared scenarios', () => {
+  for (const file of scenarioFiles(path.join(root, 'scenarios'))) {
+    test(`scenario - ${path.basename(file, '.json')}: the detection half of its expectations holds`, async () => {
+      const s = await readScenario(file);
+      const report = await runScenario(s, { config, say, warmupS: WARMUP_S });
+      assertDetected(s, report);
+    });
+  }
+});
+
+describe('the correlator leader dies mid-incident', () => {
+  test('scenario - kill -9 of the correlator leader right after the incident opens: the standby carries it on, still one incident', async () => {
+    const s = await readScenario(path.join(root, 'scenarios', 'faults', 'latency.json'));
+    const bus = await connectBus({
+      url: config.natsUrl,
+      namespace: config.namespace,
+      name: 'test/e2e-chaos',
+    });
+    const registry = await openRegistry(bus);
+    let killed: { pid: number; fence: string | null } | undefined;
+    try {
+      const report = await runScenario(s, {
+        config,
+        say,
+        warmupS: WARMUP_S,
+        onTick: async ({ observer }) => {
+          if (killed || observer.ofType('sentinel.incident.opened.v1').length === 0) return;
+          const leader = (await listAgents(registry)).find(
+            (a) => a.role === 'correlator' && a.status === 'leader',
+          );
+          if (!leader) return;
+          process.kill(leader.pid, 'SIGKILL');
+          killed = { pid: leader.pid, fence: leader.fence };
+          say(`killed the correlator leader (pid ${leader.pid}, fence ${leader.fence})`);
+        },
+      });
+      assert.ok(killed, 'the leader was killed during the run');
+      assertDetected(s, report);
+      const later = (await listAgents(registry)).find(
+        (a) => a.role === 'correlator' && a.status === 'leader',
+      );
+      assert.ok(later && later.pid !== killed.pid, 'another replica leads now');
+      assert.ok(BigInt(later.fence ?? '0') > BigInt(killed.fence ?? '0'), 'with a newer fence');
+    } finally {
+      await bus.close();
+    }
+  });
+});
