@@ -33,6 +33,28 @@ export interface BusOptions {
   readonly ensureStreams?: boolean;
 }
 
+/**
+ * Every live entry of a KV bucket: key → value bytes, without the
+ * client's `keys()` (an ephemeral push consumer that can wait forever when
+ * entries expire while it reads). The stream's own subject list says which
+ * keys exist; each is then read directly. Deleted and purged keys are left
+ * out; a key that expires between the two steps is simply missing.
+ */
+export async function listBucket(bus: Bus, kv: KV): Promise<Map<string, Uint8Array>> {
+  const status = await kv.status();
+  const stream = status.streamInfo.config.name;
+  const info = await bus.jsm.streams.info(stream, { subjects_filter: '>' });
+  const prefix = `$KV.${status.bucket}.`;
+  const out = new Map<string, Uint8Array>();
+  for (const subject of Object.keys(info.state.subjects ?? {})) {
+    if (!subject.startsWith(prefix)) continue;
+    const key = subject.slice(prefix.length);
+    const entry = await kv.get(key);
+    if (entry && entry.operation === 'PUT') out.set(key, entry.value);
+  }
+  return out;
+}
+
 export async function connectBus(options: BusOptions): Promise<Bus> {
   const nc = await connect({
     servers: options.url,

@@ -12,6 +12,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { EventValidationError } from './errors.ts';
 import { eventDataSchemas, isEventType } from './event-types.ts';
+import { checkSamples } from './metric-samples.ts';
 import type { EventData, EventType } from './event-types.ts';
 import { childTraceParent, isTraceParent } from './trace-context.ts';
 
@@ -117,7 +118,10 @@ export function validateEvent(value: unknown): SentinelEvent {
       cause: envelope.error,
     });
   const type = envelope.data.type;
-  const data = eventDataSchemas[type].safeParse(envelope.data.data);
+  const data =
+    type === METRICS
+      ? validateMetrics(envelope.data.data)
+      : eventDataSchemas[type].safeParse(envelope.data.data);
   if (!data.success)
     throw new EventValidationError(`invalid data for ${type}: ${describe(data.error)}`, {
       cause: data.error,
@@ -125,6 +129,27 @@ export function validateEvent(value: unknown): SentinelEvent {
   const event = Object.freeze({ ...envelope.data, type, data: deepFreeze(data.data) }) as SentinelEvent;
   validated.add(event);
   return event;
+}
+
+const METRICS = 'sentinel.telemetry.metrics.v1';
+/** The metrics event but for its samples, which `checkSamples` checks (the hot path). */
+const metricsHead = eventDataSchemas[METRICS].extend({ samples: z.unknown() });
+
+/** A metrics event's data, judged as its zod schema would judge it, but fast. */
+function validateMetrics(
+  value: unknown,
+): { success: true; data: unknown } | { success: false; error: z.ZodError } {
+  const head = metricsHead.safeParse(value);
+  if (!head.success) return head;
+  const samples = checkSamples(head.data.samples);
+  if (!samples.ok)
+    return {
+      success: false,
+      error: new z.ZodError([
+        { code: 'custom', path: ['samples'], message: samples.issue, input: head.data.samples },
+      ]),
+    };
+  return { success: true, data: { ...head.data, samples: samples.samples } };
 }
 
 /** Validates unless this exact (frozen) object already passed {@link validateEvent}. */

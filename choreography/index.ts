@@ -3,7 +3,7 @@
  * consumers, idempotent handling, dead letters, leader election and fencing.
  * This file lists everything other parts may use.
  */
-export { connectBus } from './bus.ts';
+export { connectBus, listBucket } from './bus.ts';
 export {
   EventConsumer,
   consumerConfig,
@@ -58,6 +58,7 @@ export {
 export { checkFence, fenceRefusals } from './fencing.ts';
 export { claimEvent, PROCESSED_RETENTION_S, pruneProcessed, wasProcessed } from './idempotency.ts';
 export { hash32 } from './hash.ts';
+export { checkSamples, MAX_SAMPLES } from './metric-samples.ts';
 export { LeaderElection } from './leader-election.ts';
 export { Membership, rendezvousOwner } from './membership.ts';
 export { PartitionOwnership } from './partition-ownership.ts';

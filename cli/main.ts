@@ -59,7 +59,7 @@ async function printStack(c: Config): Promise<void> {
 async function agents(c: Config): Promise<Heartbeat[]> {
   const bus = await connectBus({ url: c.natsUrl, namespace: c.namespace, name: 'cli', ensureStreams: false });
   try {
-    return await listAgents(await openRegistry(bus));
+    return await listAgents(bus, await openRegistry(bus));
   } finally {
     await bus.close();
   }

@@ -2,13 +2,14 @@
  * `sentinel scenario run <file> [--report out.json]`: one scenario against the
  * swarm, its report printed (and written when asked).
  * `sentinel scenario run --all <dir>`: every `*.json` of a directory, one after
- * another, then a table. Exit code 0 when every scenario passed, 1 when one
+ * another, then a table. `sentinel demo`: everything up, and the shared
+ * scenarios of `scenarios/` run that way. Exit code 0 when every scenario passed, 1 when one
  * failed, 2 when a file is not a valid scenario (nothing is run then).
  */
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/index.ts';
+import { loadConfig, repoRoot } from '../config/index.ts';
 import { readScenario, ScenarioError } from '../fleet/index.ts';
 import type { Scenario } from '../fleet/index.ts';
 import { formatTable, runScenario } from '../runner/index.ts';
@@ -46,54 +47,72 @@ async function scenariosOf(file: string | undefined, all: string | undefined): P
   return [await readScenario(file)];
 }
 
+/** Runs the scenarios one after another, prints the report (one) or the table (several), sets the exit code. */
+async function runAll(scenarios: readonly Scenario[], flags: RunFlags, table: boolean): Promise<void> {
+  let warmupS: number;
+  try {
+    warmupS = nonNegative('--warmup-s', flags.warmupS, 30);
+  } catch (err) {
+    if (!(err instanceof ScenarioError)) throw err;
+    process.stderr.write(`sentinel: ${err.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const config = loadConfig();
+  const reports: ScenarioReport[] = [];
+  // Ctrl-C stops the run cleanly: the fleet's processes go with it.
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  for (const s of scenarios) {
+    const report = await runScenario(s, {
+      config,
+      say,
+      warmupS,
+      signal: abort.signal,
+      ...(flags.full ? { full: true } : {}),
+    });
+    reports.push(report);
+    say(`${s.name}: ${report.passed ? 'passed' : 'FAILED'}`);
+  }
+  const json = JSON.stringify(table ? reports : reports[0], null, 2);
+  if (flags.report !== undefined) writeFileSync(flags.report, `${json}\n`);
+  process.stdout.write(table ? `${formatTable(reports)}\n` : `${json}\n`);
+  process.exitCode = reports.every((r) => r.passed) ? 0 : 1;
+}
+
+/** Reads scenario files, or says which is wrong (exit code 2) and gives none. */
+async function readOrRefuse(read: () => Promise<Scenario[]>): Promise<Scenario[] | undefined> {
+  try {
+    return await read();
+  } catch (err) {
+    if (!(err instanceof ScenarioError)) throw err;
+    process.stderr.write(`sentinel: ${err.message}\n`);
+    process.exitCode = 2;
+    return undefined;
+  }
+}
+
 export function registerScenario(program: Command): void {
-  const scenario = program
-    .command('scenario')
-    .description('incident scenarios: a fleet, its load and its faults');
+  program
+    .command('demo')
+    .description('bring up everything and run the shared scenarios against the swarm, then print the table')
+    .option('--report <file>', 'write the JSON reports here')
+    .action(async (flags: RunFlags) => {
+      const scenarios = await readOrRefuse(() => scenariosOf(undefined, path.join(repoRoot, 'scenarios')));
+      if (scenarios) await runAll(scenarios, flags, true);
+    });
+  const scenario = program.command('scenario').description('incident scenarios: a fleet, its load and its faults');
   scenario
     .command('run [file]')
     .description('run a scenario (or --all of a directory) against the swarm and report what it did')
     .option('--report <file>', 'write the JSON report (with --all: a JSON array) here')
     .option('--all <dir>', 'run every *.json scenario of a directory, one after another')
-    .option(
-      '--warmup-s <seconds>',
-      'seconds the fleet runs under load before the scenario clock starts',
-      '30',
-    )
+    .option('--warmup-s <seconds>', 'seconds the fleet runs under load before the scenario clock starts', '30')
     .option('--full', 'run the whole durationS even when the outcome is settled early')
     .action(async (file: string | undefined, flags: RunFlags) => {
-      let scenarios: Scenario[];
-      let warmupS: number;
-      try {
-        scenarios = await scenariosOf(file, flags.all);
-        warmupS = nonNegative('--warmup-s', flags.warmupS, 30);
-      } catch (err) {
-        if (!(err instanceof ScenarioError)) throw err;
-        process.stderr.write(`sentinel: ${err.message}\n`);
-        process.exitCode = 2;
-        return;
-      }
-      const config = loadConfig();
-      const reports: ScenarioReport[] = [];
-      // Ctrl-C stops the run cleanly: the fleet's processes go with it.
-      const abort = new AbortController();
-      const stop = () => abort.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      for (const s of scenarios) {
-        const report = await runScenario(s, {
-          config,
-          say,
-          warmupS,
-          signal: abort.signal,
-          ...(flags.full ? { full: true } : {}),
-        });
-        reports.push(report);
-        say(`${s.name}: ${report.passed ? 'passed' : 'FAILED'}`);
-      }
-      const json = JSON.stringify(flags.all !== undefined ? reports : reports[0], null, 2);
-      if (flags.report !== undefined) writeFileSync(flags.report, `${json}\n`);
-      process.stdout.write(flags.all !== undefined ? `${formatTable(reports)}\n` : `${json}\n`);
-      process.exitCode = reports.every((r) => r.passed) ? 0 : 1;
+      const scenarios = await readOrRefuse(() => scenariosOf(file, flags.all));
+      if (scenarios) await runAll(scenarios, flags, flags.all !== undefined);
     });
 }

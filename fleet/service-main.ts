@@ -23,6 +23,8 @@ let stopping = false;
 const stop = (code: number) => {
   if (stopping) return;
   stopping = true;
+  // A close that hangs (a connection that never ends) must not keep an orphan alive.
+  setTimeout(() => process.exit(code), 3000).unref();
   replica.close().then(
     () => process.exit(code),
     () => process.exit(code),

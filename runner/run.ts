@@ -148,7 +148,7 @@ async function waitForSwarm(
   const deadline = Date.now() + timeoutMs;
   let told = false;
   for (;;) {
-    const agents = await listAgents(registry);
+    const agents = await listAgents(bus, registry);
     const has = (role: string, status: string) => agents.some((a) => a.role === role && a.status === status);
     if (has('collector', 'active') && has('detector', 'active') && has('correlator', 'leader')) return agents;
     if (Date.now() > deadline)

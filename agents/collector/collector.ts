@@ -24,7 +24,7 @@ import {
   partitionOf,
   rendezvousOwner,
 } from '../../choreography/index.ts';
-import type { AgentIdentity, MetricSampleData, Publisher } from '../../choreography/index.ts';
+import type { AgentIdentity, Bus, MetricSampleData, Publisher } from '../../choreography/index.ts';
 import type { Logger } from '../../config/index.ts';
 import type { AgentContext, AgentService, ServiceAgentDefinition } from '../runtime/agent-definition.ts';
 import {
@@ -75,6 +75,7 @@ interface TargetState {
 export interface CollectorDeps {
   readonly identity: AgentIdentity;
   readonly publisher: Publisher;
+  readonly bus: Bus;
   readonly discovery: KV;
   readonly partitions: number;
   readonly log: Logger;
@@ -178,7 +179,7 @@ export class Collector {
     }
     let sources: DiscoverySource[];
     try {
-      const listed = await listSources(this.#d.discovery);
+      const listed = await listSources(this.#d.bus, this.#d.discovery);
       sources = listed.sources;
       if (listed.invalid > 0) discoveryErrors.inc(listed.invalid);
     } catch (err) {
@@ -357,6 +358,7 @@ async function startCollector(ctx: AgentContext): Promise<AgentService> {
     {
       identity,
       publisher,
+      bus,
       discovery: await openDiscovery(bus),
       partitions: config.telemetryPartitions,
       log,

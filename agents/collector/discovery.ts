@@ -11,7 +11,7 @@
  */
 import type { KV } from '@nats-io/kv';
 import { z } from 'zod';
-import { EnvironmentName, ServiceName } from '../../choreography/index.ts';
+import { EnvironmentName, listBucket, ServiceName } from '../../choreography/index.ts';
 import type { Bus } from '../../choreography/index.ts';
 
 /** A discovery source, as announced in the bucket (key: its environment). */
@@ -64,23 +64,27 @@ export async function withdrawSource(kv: KV, environment: string): Promise<void>
   await kv.delete(environment);
 }
 
-/** Every announced source whose entry is valid; invalid entries are skipped (and counted by the caller). */
-export async function listSources(kv: KV): Promise<{ sources: DiscoverySource[]; invalid: number }> {
+/**
+ * Every announced source whose entry is valid and fresh (renewed within
+ * {@link DISCOVERY_TTL_MS}); invalid entries are skipped and counted.
+ */
+export async function listSources(bus: Bus, kv: KV): Promise<{ sources: DiscoverySource[]; invalid: number }> {
   const sources: DiscoverySource[] = [];
   let invalid = 0;
-  for await (const key of await kv.keys()) {
-    const entry = await kv.get(key);
-    if (!entry || entry.operation !== 'PUT') continue;
+  for (const [key, value] of await listBucket(bus, kv)) {
     let parsed: unknown;
     try {
-      parsed = entry.json();
+      parsed = JSON.parse(new TextDecoder().decode(value));
     } catch {
       invalid++;
       continue;
     }
     const ok = discoverySourceSchema.safeParse(parsed);
-    if (ok.success && ok.data.environment === key) sources.push(ok.data);
-    else invalid++;
+    if (!ok.success || ok.data.environment !== key) {
+      invalid++;
+      continue;
+    }
+    if (Date.now() - Date.parse(ok.data.registeredAt) <= DISCOVERY_TTL_MS) sources.push(ok.data);
   }
   return { sources: sources.sort((a, b) => a.environment.localeCompare(b.environment)), invalid };
 }

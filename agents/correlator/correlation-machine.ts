@@ -26,8 +26,9 @@
  * Pure: time and ids come in with the events.
  */
 import { assign, emit, enqueueActions, setup, spawnChild, stopChild } from 'xstate';
+import type { SignalClass } from '../../choreography/index.ts';
 import type { PublishIntent } from '../runtime/agent-definition.ts';
-import { near, suspects } from './dependency-graph.ts';
+import { culprits, near } from './dependency-graph.ts';
 import type { Topology } from './dependency-graph.ts';
 import { incidentMachine } from './incident-machine.ts';
 import type { IncidentInput } from './incident-machine.ts';
@@ -65,6 +66,8 @@ export interface Signal {
   readonly score: number;
   /** A symptom going the way that hurts (see SIGNAL_HARM): may open an incident. */
   readonly pageable: boolean;
+  /** What kind of symptom it is (traffic changes are effects when naming suspects). */
+  readonly signalClass: SignalClass;
   /** How far it moved, as a share of its baseline (Infinity from a zero baseline). */
   readonly change: number;
   readonly atMs: number;
@@ -80,6 +83,17 @@ interface ActiveSignal extends Signal {
 interface OpenIncident {
   readonly services: readonly string[];
   readonly lastSignalMs: number;
+  /** The kinds of symptom seen per service, for naming the suspects. */
+  readonly symptoms: Readonly<Record<string, readonly SignalClass[]>>;
+}
+
+function withSymptom(
+  symptoms: Readonly<Record<string, readonly SignalClass[]>>,
+  service: string,
+  cls: SignalClass,
+): Record<string, readonly SignalClass[]> {
+  const known = symptoms[service] ?? [];
+  return { ...symptoms, [service]: known.includes(cls) ? known : [...known, cls] };
 }
 
 export interface CorrelationContext {
@@ -183,6 +197,7 @@ export const correlationMachine = setup({
           service: event.service,
           score: Math.max(event.score, known?.score ?? 0),
           pageable: event.pageable,
+          signalClass: event.signalClass,
           // The persisted snapshot is JSON, which has no Infinity (a zero
           // baseline's change would come back as null and fail every
           // comparison); the largest finite number ranks the same.
@@ -217,12 +232,13 @@ export const correlationMachine = setup({
         if (decision.kind === 'update') {
           const inc = context.incidents[decision.incidentId] as OpenIncident;
           const services = [...new Set([...inc.services, event.service])].sort();
+          const symptoms = withSymptom(inc.symptoms, event.service, event.signalClass);
           enqueue.assign({
             active: { ...withSignal.active, [event.key]: { ...signal, incidentId: decision.incidentId } },
             starts: withSignal.starts,
             incidents: {
               ...context.incidents,
-              [decision.incidentId]: { services, lastSignalMs: Math.max(inc.lastSignalMs, event.atMs) },
+              [decision.incidentId]: { services, symptoms, lastSignalMs: Math.max(inc.lastSignalMs, event.atMs) },
             },
           });
           enqueue.sendTo(decision.incidentId, {
@@ -231,7 +247,7 @@ export const correlationMachine = setup({
             service: event.service,
             score: event.score,
             atMs: event.atMs,
-            suspects: suspects(context.topology, services),
+            suspects: culprits(context.topology, symptoms),
             reason: event.summary.slice(0, 512),
           });
           return;
@@ -240,17 +256,19 @@ export const correlationMachine = setup({
         const incidentId = `inc-${event.eventId}`;
         const members = decision.members;
         const services = [...new Set(members.map((m) => m.service))].sort();
-        const culprits = suspects(context.topology, services);
+        let symptoms: Record<string, readonly SignalClass[]> = {};
+        for (const m of members) symptoms = withSymptom(symptoms, m.service, m.signalClass);
+        const pointed = culprits(context.topology, symptoms);
         const input: IncidentInput = {
           incidentId,
           environment: context.environment,
           atMs: event.atMs,
           services,
-          suspects: culprits,
+          suspects: pointed,
           fingerprint: event.fingerprint,
           keys: members.map((m) => m.key),
           maxScore: Math.max(...members.map((m) => m.score)),
-          title: `${culprits.join(', ')}: ${event.summary}`.slice(0, 512),
+          title: `${pointed.join(', ')}: ${event.summary}`.slice(0, 512),
           quietMs: context.policy.quietMs,
         };
         const active = { ...withSignal.active };
@@ -258,7 +276,7 @@ export const correlationMachine = setup({
         enqueue.assign({
           active,
           starts: withSignal.starts,
-          incidents: { ...context.incidents, [incidentId]: { services, lastSignalMs: event.atMs } },
+          incidents: { ...context.incidents, [incidentId]: { services, symptoms, lastSignalMs: event.atMs } },
         });
         enqueue(spawnChild('incident', { id: incidentId, input }));
       }),

@@ -62,3 +62,37 @@ export function suspects(topology: Topology, services: readonly string[]): strin
   const out = services.filter((s) => !reachesAnother(s));
   return (out.length > 0 ? out : [...services]).sort();
 }
+
+/**
+ * The services an incident's symptoms point at, knowing what kind each
+ * symptom is: the deepest of the services with a symptom of their own
+ * (errors, latency, availability, saturation, new log shapes). A change of
+ * traffic alone is an effect, not a cause: a callee sees less traffic when
+ * its caller fails. When traffic is all there is (a surge), the topmost
+ * services with it are where it came in.
+ */
+export function culprits(
+  topology: Topology,
+  symptoms: Readonly<Record<string, readonly string[]>>,
+): string[] {
+  const services = Object.keys(symptoms);
+  const own = services.filter((s) => (symptoms[s] ?? []).some((c) => c !== 'traffic' && c !== 'runtime'));
+  if (own.length > 0) return suspects(topology, own);
+  const traffic = services.filter((s) => (symptoms[s] ?? []).includes('traffic'));
+  if (traffic.length === 0) return suspects(topology, services);
+  // Topmost: no other service with a traffic change calls it, directly or not.
+  const calls = (from: string, to: string): boolean => {
+    const stack = [...(topology[from] ?? [])];
+    const seen = new Set<string>([from]);
+    while (stack.length > 0) {
+      const s = stack.pop() as string;
+      if (s === to) return true;
+      if (seen.has(s)) continue;
+      seen.add(s);
+      stack.push(...(topology[s] ?? []));
+    }
+    return false;
+  };
+  const top = traffic.filter((s) => !traffic.some((o) => o !== s && calls(o, s)));
+  return (top.length > 0 ? top : traffic).sort();
+}

@@ -56,6 +56,7 @@ function toMachineEvent(event: SentinelEvent): CorrelationEvent | undefined {
         service: d.service,
         score: d.score,
         pageable: harm === 'either' || harm === d.direction,
+        signalClass: d.signal,
         change:
           d.baseline === 0 ? Number.POSITIVE_INFINITY : Math.abs(d.value - d.baseline) / Math.abs(d.baseline),
         atMs: d.window.endMs,
@@ -90,6 +91,7 @@ function toMachineEvent(event: SentinelEvent): CorrelationEvent | undefined {
         service: d.service,
         score: ALERT_SCORE[d.severity],
         pageable: d.severity !== 'info',
+        signalClass: 'errors',
         change: Number.POSITIVE_INFINITY,
         atMs: Number.isFinite(atMs) ? Math.max(atMs, Date.parse(event.time)) : Date.parse(event.time),
         summary: `${d.service}: alert ${d.alertname} (${d.severity})`,
@@ -117,7 +119,7 @@ export const correlator: MachineAgentDefinition = {
 };
 
 export { correlationMachine, decide, defaultCorrelationPolicy } from './correlation-machine.ts';
-export { distance, near, suspects } from './dependency-graph.ts';
+export { culprits, distance, near, suspects } from './dependency-graph.ts';
 export { CRITICAL_SCORE, incidentMachine } from './incident-machine.ts';
 export type {
   CorrelationContext,

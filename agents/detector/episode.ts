@@ -18,9 +18,10 @@
  * series that grows steadily (a journal, a counter kept as a gauge) is
  * judged against its trend, not its median, and a leak that outgrows the
  * trend stands out. The band is the widest of `bandSigmas` robust standard
- * deviations of the residuals, `minRelativeChange` of the baseline and
- * `floor` in the series' own unit: an unusual change nobody could notice is
- * not reported.
+ * deviations of the residuals, the largest residual the baseline itself
+ * showed (a count that was 0 or 1 is not out at 1), `minRelativeChange` of
+ * the baseline and `floor` in the series' own unit: an unusual change nobody
+ * could notice is not reported.
  *
  * During an episode the level at its start is frozen and nothing is learned:
  * an anomaly must not become the normal its recovery is judged against. It
@@ -113,6 +114,8 @@ interface Fit {
   readonly slope: number;
   /** Robust standard deviation of the residuals. */
   readonly sigma: number;
+  /** The largest residual: what the baseline itself already did. */
+  readonly widest: number;
 }
 
 export class SignalEpisodes implements EpisodeTracker {
@@ -243,6 +246,7 @@ export class SignalEpisodes implements EpisodeTracker {
   #tolerance(fit: Fit, expected: number): number {
     return Math.max(
       this.#o.bandSigmas * fit.sigma,
+      fit.widest,
       this.#o.minRelativeChange * Math.abs(expected),
       this.#o.floor,
       1e-9,
@@ -269,7 +273,9 @@ export class SignalEpisodes implements EpisodeTracker {
     const intercept = median(residuals);
     for (let k = 0; k < n; k++) residuals[k] = Math.abs((residuals[k] as number) - intercept);
     const sigma = 1.4826 * median(residuals);
-    this.#fit = { intercept, slope, sigma };
+    let widest = 0;
+    for (let k = 0; k < n; k++) widest = Math.max(widest, residuals[k] as number);
+    this.#fit = { intercept, slope, sigma, widest };
     this.#fittedAt = this.#rows;
     return this.#fit;
   }
@@ -319,7 +325,8 @@ function median(xs: Float64Array): number {
   const s = xs.slice().sort();
   const n = s.length;
   if (n === 0) return Number.NaN;
-  return n % 2 ? (s[(n - 1) / 2] as number) : ((s[n / 2 - 1] as number) + (s[n / 2] as number)) / 2;
+  // Halves first: the sum of two values near the float limit would overflow.
+  return n % 2 ? (s[(n - 1) / 2] as number) : (s[n / 2 - 1] as number) / 2 + (s[n / 2] as number) / 2;
 }
 
 /** What the telemetry detector needs of a signal's episode tracker. */

@@ -67,13 +67,14 @@ function isFailure(labels: Readonly<Record<string, string>>): boolean {
 
 /**
  * The smallest change worth reporting, by the unit the name ends in: a
- * latency shift of a millisecond or a megabyte of memory is noise however
- * unusual; other units have no floor beyond the relative one.
+ * latency shift of a few milliseconds or a megabyte of memory is noise
+ * however unusual; other units have no floor beyond the relative one.
  */
 export function significanceFloor(name: string): number {
   // CPU time per second is a share of a core: a tenth of one is the least worth a word.
   if (/_cpu_(user_|system_)?seconds_total$/.test(name)) return 0.1;
-  if (/_seconds(_total)?$/.test(name)) return 0.01;
+  // Latency: a shift under 50 ms is not worth waking anyone (and a busy host's scheduling alone moves a mean that much).
+  if (/_seconds(_total)?$/.test(name)) return 0.05;
   if (/_bytes(_total)?$/.test(name)) return 1024 * 1024;
   return 0;
 }

@@ -5,6 +5,7 @@
  */
 import type { KV } from '@nats-io/kv';
 import { z } from 'zod';
+import { listBucket } from '../../choreography/index.ts';
 import type { Bus } from '../../choreography/index.ts';
 
 /** Heartbeat period, and how long an entry outlives its last heartbeat. */
@@ -39,13 +40,16 @@ export async function removeHeartbeat(kv: KV, role: string, instance: string): P
 }
 
 /** Every live agent (entries whose heartbeat has not expired), sorted by role and instance. */
-export async function listAgents(kv: KV): Promise<Heartbeat[]> {
+export async function listAgents(bus: Bus, kv: KV): Promise<Heartbeat[]> {
   const out: Heartbeat[] = [];
-  const keys = await kv.keys();
-  for await (const key of keys) {
-    const entry = await kv.get(key);
-    if (!entry || entry.operation !== 'PUT') continue;
-    const parsed = heartbeatSchema.safeParse(entry.json());
+  for (const value of (await listBucket(bus, kv)).values()) {
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(value));
+    } catch {
+      continue;
+    }
+    const parsed = heartbeatSchema.safeParse(json);
     if (parsed.success) out.push(parsed.data);
   }
   return out.sort((a, b) => a.role.localeCompare(b.role) || a.instance.localeCompare(b.instance));

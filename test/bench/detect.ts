@@ -99,7 +99,7 @@ async function pipeline(env: TestEnv, settings: Record<string, string>): Promise
   try {
     const agents = await eventually(
       async () => {
-        const list = await listAgents(registry);
+        const list = await listAgents(env.bus, registry);
         const d = list.find((a) => a.role === 'detector' && a.status === 'active');
         const c = list.find((a) => a.role === 'collector' && a.status === 'active');
         return d && c ? { detector: d, collector: c } : undefined;
@@ -136,7 +136,7 @@ async function pipeline(env: TestEnv, settings: Record<string, string>): Promise
     };
     const series = health.partitions.reduce((a, p) => a + p.series, 0);
     const stateBytes = health.partitions.reduce((a, p) => a + p.bytes, 0);
-    const beats: Heartbeat[] = await listAgents(registry);
+    const beats: Heartbeat[] = await listAgents(env.bus, registry);
     const lag = Object.values(beats.find((a) => a.role === 'detector')?.lag ?? {}).reduce((a, b) => a + b, 0);
     const samples =
       metric(d1, 'sentinel_detector_samples_total') - metric(d0, 'sentinel_detector_samples_total');

@@ -135,7 +135,7 @@ describe('the correlator leader dies mid-incident', () => {
         warmupS: WARMUP_S,
         onTick: async ({ observer }) => {
           if (killed || observer.ofType('sentinel.incident.opened.v1').length === 0) return;
-          const leader = (await listAgents(registry)).find(
+          const leader = (await listAgents(bus, registry)).find(
             (a) => a.role === 'correlator' && a.status === 'leader',
           );
           if (!leader) return;
@@ -146,7 +146,7 @@ describe('the correlator leader dies mid-incident', () => {
       });
       assert.ok(killed, 'the leader was killed during the run');
       assertDetected(s, report);
-      const later = (await listAgents(registry)).find(
+      const later = (await listAgents(bus, registry)).find(
         (a) => a.role === 'correlator' && a.status === 'leader',
       );
       assert.ok(later && later.pid !== killed.pid, 'another replica leads now');

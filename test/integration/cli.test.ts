@@ -43,14 +43,17 @@ describe('sentinel CLI', () => {
       const agents = await eventually(
         async () => {
           const list = JSON.parse((await sentinel('agents', '--json')).stdout) as Heartbeat[];
-          return list.length === 2 && list.filter((a) => a.status === 'leader').length === 1
+          return list.length === 5 && list.filter((a) => a.status === 'leader').length === 1
             ? list
             : undefined;
         },
         20_000,
-        'two correlators, one leading',
+        'every role running, one correlator leading',
       );
-      assert.deepEqual(agents.map((a) => a.status).sort(), ['leader', 'standby']);
+      assert.deepEqual(
+        agents.map((a) => `${a.role}:${a.status}`).sort(),
+        ['collector:active', 'correlator:leader', 'correlator:standby', 'detector:active', 'detector:active'],
+      );
       assert.ok(agents.every((a) => Date.now() - Date.parse(a.heartbeatAt) < 5000));
       assert.deepEqual(
         JSON.parse((await sentinel('dlq', '--json')).stdout),

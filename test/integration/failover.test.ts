@@ -93,11 +93,11 @@ async function setUp(label: string): Promise<Run> {
         },
       };
     },
-    agents: () => listAgents(registry),
+    agents: () => listAgents(env.bus, registry),
     leader: () =>
       eventually(
         async () => {
-          const all = await listAgents(registry);
+          const all = await listAgents(env.bus, registry);
           const leaders = all.filter((a) => a.status === 'leader');
           return leaders.length === 1 && all.length === 2 ? leaders[0] : undefined;
         },

@@ -6,6 +6,7 @@ import type { Actor, Snapshot } from 'xstate';
 import {
   correlationMachine,
   correlator,
+  culprits,
   defaultCorrelationPolicy,
   distance,
   near,
@@ -112,6 +113,7 @@ interface SignalOptions {
   readonly instance?: string;
   readonly change?: number;
   readonly pageable?: boolean;
+  readonly signalClass?: SignalClass;
   readonly score?: number;
   readonly id?: string;
   readonly summary?: string;
@@ -128,6 +130,7 @@ function signal(service: string, atMs: number, o: SignalOptions = {}): Correlati
     service,
     score: o.score ?? 0.7,
     pageable: o.pageable ?? true,
+    signalClass: o.signalClass ?? (o.pageable === false ? 'runtime' : 'latency'),
     change: o.change ?? 2,
     atMs,
     summary: o.summary ?? `${metric} up`,
@@ -175,6 +178,25 @@ const ofType = (intents: readonly PublishIntent[], type: EventType) =>
 // ---------------------------------------------------------------------------
 
 describe('dependency graph', () => {
+  test('culprits - a callee that only sees less traffic is an effect, not a suspect', () => {
+    const g = { frontend: ['checkout'], checkout: ['payments'], payments: [] };
+    assert.deepEqual(
+      culprits(g, { frontend: ['errors'], checkout: ['availability', 'runtime'], payments: ['traffic'] }),
+      ['checkout'],
+    );
+    assert.deepEqual(culprits(g, { frontend: ['latency'], payments: ['runtime', 'traffic'] }), ['frontend']);
+  });
+
+  test('culprits - a change of traffic alone points at the topmost services that show it', () => {
+    const g = { web: ['orders'], orders: ['stock'], stock: [], batch: ['stock'] };
+    assert.deepEqual(culprits(g, { web: ['traffic'], orders: ['traffic'], stock: ['traffic'] }), ['web']);
+    assert.deepEqual(culprits(g, { orders: ['traffic'], stock: ['traffic'], batch: ['traffic'] }), [
+      'batch',
+      'orders',
+    ]);
+    assert.deepEqual(culprits(g, { stock: ['runtime'] }), ['stock']);
+  });
+
   const shop: Topology = { frontend: ['checkout'], checkout: ['payments', 'cache'], payments: ['ledger'] };
 
   test('dependency graph - distance counts calls followed either way', () => {
@@ -868,6 +890,7 @@ describe('correlator agent', () => {
       service: 'checkout',
       score: 0.8,
       pageable: true,
+      signalClass: 'latency',
       change: 2,
       atMs: T0 + 30_000,
       summary: 'p99 of http_request_duration_seconds{route=/pay} up on checkout-7 (3.000 against 1.000)',
@@ -978,6 +1001,7 @@ describe('correlator agent', () => {
       service: 'payments',
       score: 0.95,
       pageable: true,
+      signalClass: 'errors',
       change: Infinity,
       atMs: T0 + 60_000,
       summary: 'payments: alert HighErrorRate (critical)',

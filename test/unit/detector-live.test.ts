@@ -816,10 +816,10 @@ describe('detector live - signal classes', () => {
       assert.equal(classify(name, labels, stat), expected, `${name} ${JSON.stringify(labels)} ${stat}`);
   });
 
-  test('signal class - the significance floor follows the unit: 10 ms, a tenth of a core, 1 MiB, none otherwise', () => {
+  test('signal class - the significance floor follows the unit: 50 ms, a tenth of a core, 1 MiB, none otherwise', () => {
     const cases: [string, number][] = [
-      ['http_request_duration_seconds', 0.01],
-      ['rpc_latency_seconds', 0.01],
+      ['http_request_duration_seconds', 0.05],
+      ['rpc_latency_seconds', 0.05],
       ['process_cpu_seconds_total', 0.1],
       ['process_resident_memory_bytes', 1024 * 1024],
       ['sentinel_fleet_data_dir_bytes', 1024 * 1024],

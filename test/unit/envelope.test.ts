@@ -2,12 +2,14 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  checkSamples,
   childTraceParent,
   compareFence,
   createEvent,
   decodeEvent,
   deterministicId,
   encodeEvent,
+  eventDataSchemas,
   EventValidationError,
   names,
   newTraceParent,
@@ -141,5 +143,78 @@ describe('trace context, ids, fences, subjects', () => {
     assert.equal(n.subjectOf('sentinel.incident.opened.v1'), 'sentinel.evt.incident.opened.v1');
     assert.equal(n.filterOf('events', 'incident.*'), 'sentinel.evt.incident.*.*');
     assert.equal(n.filterOf('events', 'anomaly.detected'), 'sentinel.evt.anomaly.detected.*');
+  });
+});
+
+describe('metric samples fast path', () => {
+  const zodSamples = eventDataSchemas['sentinel.telemetry.metrics.v1'].shape.samples;
+  const valid = fc.record(
+    {
+      name: fc.string({ minLength: 1, maxLength: 256 }),
+      labels: fc.dictionary(fc.string({ maxLength: 128 }), fc.string({ maxLength: 1024 }), { maxKeys: 3 }),
+      value: fc.double({ noNaN: true, noDefaultInfinity: true }),
+      timestampMs: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      kind: fc.constantFrom('counter', 'gauge', 'histogram', 'summary', 'untyped'),
+    },
+    { requiredKeys: ['name', 'labels', 'value', 'timestampMs'] },
+  );
+  /** One field of a valid sample broken, at or just past each limit. */
+  const breaks: ((s: Record<string, unknown>) => Record<string, unknown>)[] = [
+    (s) => s,
+    (s) => ({ ...s, name: '' }),
+    (s) => ({ ...s, name: 'n'.repeat(256) }),
+    (s) => ({ ...s, name: 'n'.repeat(257) }),
+    (s) => ({ ...s, name: 7 }),
+    (s) => ({ ...s, labels: { ...(s.labels as object), ['k'.repeat(128)]: 'v' } }),
+    (s) => ({ ...s, labels: { ...(s.labels as object), ['k'.repeat(129)]: 'v' } }),
+    (s) => ({ ...s, labels: { ...(s.labels as object), k: 'v'.repeat(1024) } }),
+    (s) => ({ ...s, labels: { ...(s.labels as object), k: 'v'.repeat(1025) } }),
+    (s) => ({ ...s, labels: { ...(s.labels as object), k: 5 } }),
+    (s) => ({ ...s, labels: null }),
+    (s) => ({ ...s, labels: ['a'] }),
+    (s) => ({ ...s, value: Number.NaN }),
+    (s) => ({ ...s, value: Infinity }),
+    (s) => ({ ...s, value: '1' }),
+    (s) => ({ ...s, timestampMs: -1 }),
+    (s) => ({ ...s, timestampMs: 1.5 }),
+    (s) => ({ ...s, timestampMs: 2 ** 53 }),
+    (s) => ({ ...s, kind: 'bogus' }),
+    (s) => ({ ...s, extra: 'dropped' }),
+    (s) => {
+      const { name: _n, ...rest } = s;
+      return rest;
+    },
+  ];
+  const sample = fc
+    .tuple(valid, fc.integer({ min: 0, max: breaks.length - 1 }))
+    .map(([s, i]) => breaks[i]!(s));
+
+  test('samples - the fast check gives the zod schema verdict and output on any input', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.array(sample, { maxLength: 5 }), fc.anything()), (input) => {
+        const fast = checkSamples(input);
+        const reference = zodSamples.safeParse(input);
+        assert.equal(fast.ok, reference.success, JSON.stringify(input)?.slice(0, 300));
+        if (fast.ok && reference.success) assert.deepEqual(fast.samples, reference.data);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('samples - a metrics event with one bad sample is refused, naming the sample', () => {
+    const good = { name: 'up', labels: {}, value: 1, timestampMs: 1 };
+    assert.throws(
+      () =>
+        createEvent(
+          'sentinel.telemetry.metrics.v1',
+          {
+            target: { environment: 'e', service: 's', instance: 'i' },
+            scrapedAtMs: 1,
+            samples: [good, { ...good, value: Number.NaN }],
+          },
+          { role: 'collector', instance: 'c' },
+        ),
+      /samples: samples\.1\.value: expected a finite number/,
+    );
   });
 });
