@@ -103,13 +103,19 @@ export function registerScenario(program: Command): void {
       const scenarios = await readOrRefuse(() => scenariosOf(undefined, path.join(repoRoot, 'scenarios')));
       if (scenarios) await runAll(scenarios, flags, true);
     });
-  const scenario = program.command('scenario').description('incident scenarios: a fleet, its load and its faults');
+  const scenario = program
+    .command('scenario')
+    .description('incident scenarios: a fleet, its load and its faults');
   scenario
     .command('run [file]')
     .description('run a scenario (or --all of a directory) against the swarm and report what it did')
     .option('--report <file>', 'write the JSON report (with --all: a JSON array) here')
     .option('--all <dir>', 'run every *.json scenario of a directory, one after another')
-    .option('--warmup-s <seconds>', 'seconds the fleet runs under load before the scenario clock starts', '30')
+    .option(
+      '--warmup-s <seconds>',
+      'seconds the fleet runs under load before the scenario clock starts',
+      '30',
+    )
     .option('--full', 'run the whole durationS even when the outcome is settled early')
     .action(async (file: string | undefined, flags: RunFlags) => {
       const scenarios = await readOrRefuse(() => scenariosOf(file, flags.all));

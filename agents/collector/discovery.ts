@@ -68,7 +68,10 @@ export async function withdrawSource(kv: KV, environment: string): Promise<void>
  * Every announced source whose entry is valid and fresh (renewed within
  * {@link DISCOVERY_TTL_MS}); invalid entries are skipped and counted.
  */
-export async function listSources(bus: Bus, kv: KV): Promise<{ sources: DiscoverySource[]; invalid: number }> {
+export async function listSources(
+  bus: Bus,
+  kv: KV,
+): Promise<{ sources: DiscoverySource[]; invalid: number }> {
   const sources: DiscoverySource[] = [];
   let invalid = 0;
   for (const [key, value] of await listBucket(bus, kv)) {

@@ -238,7 +238,11 @@ export const correlationMachine = setup({
             starts: withSignal.starts,
             incidents: {
               ...context.incidents,
-              [decision.incidentId]: { services, symptoms, lastSignalMs: Math.max(inc.lastSignalMs, event.atMs) },
+              [decision.incidentId]: {
+                services,
+                symptoms,
+                lastSignalMs: Math.max(inc.lastSignalMs, event.atMs),
+              },
             },
           });
           enqueue.sendTo(decision.incidentId, {

@@ -24,7 +24,13 @@ import {
 } from '../../choreography/index.ts';
 import type { Leadership, SentinelEvent } from '../../choreography/index.ts';
 import type { AgentContext, AgentService, ServiceAgentDefinition } from '../runtime/agent-definition.ts';
-import { anomaliesReported, partitionsOwned, samplesScored, seriesWatched } from './metrics.ts';
+import {
+  anomaliesReported,
+  partitionsOwned,
+  samplesScored,
+  seriesWatched,
+  telemetryRefused,
+} from './metrics.ts';
 import { partitionMachine } from './partition-machine.ts';
 import { TelemetryDetector } from './telemetry-detector.ts';
 import type { TelemetryDetectorOptions } from './telemetry-detector.ts';
@@ -69,19 +75,30 @@ export async function startDetectorAgent(
     const lifecycle = createActor(partitionMachine, { input: { partition } });
     lifecycle.start();
     const detector = new TelemetryDetector(options.detector);
+    // Anomalies found but not yet stored. The detector has moved past their
+    // samples, so a redelivery would not find them again: they wait here, and
+    // the batch is not acknowledged, until they are published.
+    const unpublished: SentinelEvent[] = [];
     const publish = async (events: readonly SentinelEvent[]) => {
       for (const event of events) {
-        samplesScored.inc(event.type === 'sentinel.telemetry.metrics.v1' ? sampleCount(event) : 0);
-        const outputs = detector.take(event);
-        if (outputs.length === 0) continue;
-        // Whatever is published past this point must come from the owner.
-        if (!leadership.isValid()) throw new NotLeaderError(`partition ${partition} is no longer ours`);
-        for (const o of outputs) {
-          await publisher.publish(createEvent(o.type, o.data as never, identity, { id: o.id, cause: event }));
-          anomaliesReported.inc({
-            kind: o.type === 'sentinel.anomaly.detected.v1' ? 'detected' : 'resolved',
-          });
+        if (!fresh(event)) {
+          telemetryRefused.inc();
+          continue;
         }
+        samplesScored.inc(event.type === 'sentinel.telemetry.metrics.v1' ? sampleCount(event) : 0);
+        for (const o of detector.take(event))
+          unpublished.push(createEvent(o.type, o.data as never, identity, { id: o.id, cause: event }));
+      }
+      // Whatever is published past this point must come from the owner.
+      if (unpublished.length > 0 && !leadership.isValid())
+        throw new NotLeaderError(`partition ${partition} is no longer ours`);
+      while (unpublished.length > 0) {
+        const next = unpublished[0] as SentinelEvent;
+        await publisher.publish(next);
+        unpublished.shift();
+        anomaliesReported.inc({
+          kind: next.type === 'sentinel.anomaly.detected.v1' ? 'detected' : 'resolved',
+        });
       }
     };
     const consumer = new TelemetryConsumer(
@@ -151,6 +168,17 @@ export async function startDetectorAgent(
       for (const p of [...workers.keys()]) await drop(p, 'stopping');
     },
   };
+}
+
+/** How far a scrape may lie in the future: further is a clock gone wrong, and would blind its target. */
+const MAX_FUTURE_MS = 5 * 60_000;
+
+/** Telemetry stamped too far in the future is refused (and counted), not learned from. */
+function fresh(event: SentinelEvent): boolean {
+  if (event.type !== 'sentinel.telemetry.metrics.v1') return true;
+  return (
+    (event as SentinelEvent<'sentinel.telemetry.metrics.v1'>).data.scrapedAtMs <= Date.now() + MAX_FUTURE_MS
+  );
 }
 
 function sampleCount(event: SentinelEvent): number {

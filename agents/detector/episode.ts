@@ -40,12 +40,6 @@ import type { SeriesDetectorOptions } from './series-detector.ts';
 export interface EpisodeOptions {
   /** A score this high opens an episode on its own (when the sample is out of band). @default 0.5 */
   readonly strongScore?: number;
-  /**
-   * The persistence test also needs one of the last `persistM` samples to
-   * have scored this much: a run of samples out of band that the statistics
-   * find ordinary is the series' normal wobble. @default 0.15
-   */
-  readonly softScore?: number;
   /** Samples out of band, on one side, that open an episode... @default 3 */
   readonly persistK?: number;
   /** ...among this many last samples. @default 5 */
@@ -134,7 +128,6 @@ export class SignalEpisodes implements EpisodeTracker {
   constructor(options: EpisodeOptions = {}) {
     this.#o = {
       strongScore: 0.5,
-      softScore: 0.15,
       persistK: 3,
       persistM: 5,
       recoverRows: 10,
@@ -208,7 +201,7 @@ export class SignalEpisodes implements EpisodeTracker {
       if (Math.sign(d) === side && Math.abs(d) > this.#tolerance(fit, e)) out++;
       best = Math.max(best, this.#scores.at(lag));
     }
-    if (score < this.#o.strongScore && (out < this.#o.persistK || best < this.#o.softScore)) return undefined;
+    if (score < this.#o.strongScore && out < this.#o.persistK) return undefined;
     // How far out, in bands: 0 at the edge, 0.5 at twice the band, 0.9 at ten times.
     const beyond = Math.abs(deviation) / tolerance - 1;
     // (1 - 1/(1 + b), not b/(b + 1): the same, and 1 rather than NaN when b is Infinity.)

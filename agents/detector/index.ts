@@ -7,8 +7,9 @@
  */
 export { SeriesDetector, DETECTOR_COMPONENTS } from './series-detector.ts';
 export { detector, startDetectorAgent } from './detector-agent.ts';
-export { SignalEpisodes } from './episode.ts';
-export { LogCounts, lineShape } from './log-patterns.ts';
+export { NoveltyEpisodes, SignalEpisodes } from './episode.ts';
+export { LOG_LINES_METRIC, LogCounts, lineShape, NEW_SHAPES_METRIC } from './log-patterns.ts';
+export { classify, significanceFloor } from './signal-class.ts';
 export { partitionMachine } from './partition-machine.ts';
 export { seriesKey, TargetSignals } from './signals.ts';
 export { TelemetryDetector } from './telemetry-detector.ts';
@@ -32,7 +33,7 @@ export {
 
 export type { DetectorComponent, SeriesDetectorOptions } from './series-detector.ts';
 export type { DetectorAgentOptions } from './detector-agent.ts';
-export type { EpisodeChange, EpisodeOptions } from './episode.ts';
+export type { EpisodeChange, EpisodeOptions, EpisodeTracker } from './episode.ts';
 export type { PartitionContext, PartitionEvent } from './partition-machine.ts';
 export type { SignalSample, TargetSignalsOptions } from './signals.ts';
 export type { DetectorOutput, DetectorStats, TelemetryDetectorOptions } from './telemetry-detector.ts';

@@ -20,8 +20,14 @@
 
 import type { MetricSampleData } from '../../choreography/index.ts';
 
-/** The (weighted) counter of never-seen shapes: a novelty signal, not a statistical one. */
-export const NEW_SHAPES_METRIC = 'log_novelty_total';
+/**
+ * The (weighted) counter of never-seen shapes: a novelty signal, not a
+ * statistical one. The log counters carry a prefix no scraped metric may use:
+ * a target that exports these names has them dropped (see TelemetryDetector).
+ */
+export const NEW_SHAPES_METRIC = 'sentinel_log_novelty_total';
+/** Log lines per level. */
+export const LOG_LINES_METRIC = 'sentinel_log_lines_total';
 
 /** What a never-seen shape adds to the novelty counter, by level. */
 const NOVELTY_WEIGHT: Readonly<Record<string, number>> = { error: 0.5, fatal: 0.5 };
@@ -45,7 +51,8 @@ const MASKS: readonly [RegExp, string][] = [
   [/\b0x[0-9a-f]+\b/gi, '<hex>'],
   [/\b[0-9a-f]{12,}\b/gi, '<hex>'],
   [/(?:\/[\w.-]+)+/g, '<path>'],
-  [/-?\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b/gi, '<n>'],
+  // No word break after: "35ms", "3.5s" and "12KB" are numbers with units.
+  [/-?\b\d+(?:\.\d+)?(?:e[+-]?\d+)?/gi, '<n>'],
   [/\s+/g, ' '],
 ];
 
@@ -102,10 +109,10 @@ export class LogCounts {
     }
   }
 
-  /** The counters as samples: `log_lines_total{level}` and `log_novelty_total`. */
+  /** The counters as samples: {@link LOG_LINES_METRIC} by level and {@link NEW_SHAPES_METRIC}. */
   samples(atMs: number): MetricSampleData[] {
     const out: MetricSampleData[] = [...this.#byLevel].map(([level, value]) => ({
-      name: 'log_lines_total',
+      name: LOG_LINES_METRIC,
       labels: { level },
       value,
       timestampMs: atMs,

@@ -26,3 +26,9 @@ export const seriesWatched = new Gauge({
   help: 'Signals this replica keeps a detector for',
   registers: [registry],
 });
+
+export const telemetryRefused = new Counter({
+  name: 'sentinel_detector_telemetry_refused_total',
+  help: 'Telemetry events refused: stamped too far in the future',
+  registers: [registry],
+});

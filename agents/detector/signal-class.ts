@@ -11,15 +11,15 @@
  * - `latency`: quantiles and means of `*_duration_seconds`/`*_latency_seconds`;
  * - `availability`: `up` (the scrape of the target worked);
  * - `traffic`: request and call rates;
- * - `saturation`: resident memory, CPU time, file descriptors, pools in use or
- *   queued, disk and data directory use;
+ * - `saturation`: resident memory, CPU time, pools in use or queued, disk and
+ *   data directory use;
  * - `logs`: log lines of a shape never seen before;
  * - `runtime`: a language runtime's own instrumentation (garbage collection,
  *   heap spaces, event loop, handles) and everything unrecognised: evidence,
  *   never a page by itself.
  */
 import type { SignalClass, SignalStat } from '../../choreography/index.ts';
-import { NEW_SHAPES_METRIC } from './log-patterns.ts';
+import { LOG_LINES_METRIC, NEW_SHAPES_METRIC } from './log-patterns.ts';
 
 /** Metric prefixes of language runtimes and the process collector. */
 const RUNTIME_PREFIX = /^(nodejs|process|go|jvm|python|dotnet|ruby|erlang|php)_/;
@@ -37,11 +37,12 @@ export function classify(
   // The collector's own account of the scrape: about the scraper as much as the target.
   if (name.startsWith('scrape_')) return 'runtime';
   if (name === NEW_SHAPES_METRIC) return 'logs';
-  if (name === 'log_lines_total')
+  if (name === LOG_LINES_METRIC)
     return labels.level === 'error' || labels.level === 'fatal' || labels.level === 'warn'
       ? 'errors'
       : 'traffic';
-  if (/^process_(resident_memory_bytes|cpu_seconds_total|open_fds)$/.test(name)) return 'saturation';
+  // Memory and CPU are saturation; a count of open files or sockets is not, without its limit.
+  if (/^process_(resident_memory_bytes|cpu_seconds_total)$/.test(name)) return 'saturation';
   // A language runtime's own instrumentation (garbage collector, heap, event loop): detail.
   if (RUNTIME_PREFIX.test(name)) return 'runtime';
   if (/_(errors|failures|timeouts)_total$/.test(name)) return 'errors';

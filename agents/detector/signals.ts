@@ -10,7 +10,9 @@
  *   is not computed at all), plus the `rate` of its `_count`; its raw buckets
  *   and `_sum` are not scored themselves;
  * - a summary's quantiles are `value`s and its `_count` a `rate`;
- * - gauges and untyped samples are their `value`.
+ * - gauges and untyped samples are their `value`; `up` (whether the scrape
+ *   worked) is averaged over the last ten scrapes, so a replica that keeps
+ *   dying and coming back reads as half available, not as a flicker.
  *
  * Series that appear and disappear: a labelled counter exists only from its
  * first increment (client libraries create it then), so a counter series that
@@ -23,6 +25,7 @@
  */
 import type { MetricSampleData, SignalStat } from '../../choreography/index.ts';
 import { CounterRate } from './counter-rate.ts';
+import { RingBuffer } from './ring-buffer.ts';
 import { histogramQuantile } from './histogram-quantile.ts';
 import type { HistogramBucket } from './histogram-quantile.ts';
 
@@ -67,6 +70,9 @@ interface CounterState {
   seenMs: number;
 }
 
+/** Scrapes `up` is averaged over. */
+const UP_WINDOW = 10;
+
 /** Observations a quantile needs above it (and a mean in all) to be scored. */
 const MIN_TAIL_OBSERVATIONS = 10;
 
@@ -99,6 +105,7 @@ export class TargetSignals {
   readonly #histograms = new Map<string, HistogramState>();
   #scrapes = 0;
   #lastScrapeMs = Number.NEGATIVE_INFINITY;
+  readonly #up = new RingBuffer(UP_WINDOW);
 
   constructor(options: TargetSignalsOptions = {}) {
     this.#window = Math.max(1, options.histogramWindow ?? 1);
@@ -165,12 +172,19 @@ export class TargetSignals {
         this.#counter(out, s.name, s.labels, s.value, scrapedAtMs, previousScrapeMs, mature);
         continue;
       }
+      let value = s.value;
+      if (s.name === 'up') {
+        this.#up.push(s.value);
+        let sum = 0;
+        for (let k = 0; k < this.#up.size; k++) sum += this.#up.at(k);
+        value = sum / this.#up.size;
+      }
       out.push({
         key: `${seriesKey(s.name, s.labels)}:value`,
         name: s.name,
         labels: s.labels,
         stat: 'value',
-        value: s.value,
+        value,
         timestampMs: scrapedAtMs,
       });
     }

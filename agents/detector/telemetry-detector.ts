@@ -17,7 +17,7 @@ import { deterministicId } from '../../choreography/index.ts';
 import type { EventData, SentinelEvent } from '../../choreography/index.ts';
 import { NoveltyEpisodes, SignalEpisodes } from './episode.ts';
 import type { EpisodeChange, EpisodeOptions, EpisodeTracker } from './episode.ts';
-import { LogCounts, NEW_SHAPES_METRIC } from './log-patterns.ts';
+import { LOG_LINES_METRIC, LogCounts, NEW_SHAPES_METRIC } from './log-patterns.ts';
 import { classify, significanceFloor } from './signal-class.ts';
 import { seriesKey, TargetSignals } from './signals.ts';
 import type { SignalSample, TargetSignalsOptions } from './signals.ts';
@@ -95,7 +95,9 @@ export class TelemetryDetector {
     const e = event as SentinelEvent<'sentinel.telemetry.metrics.v1'>;
     const t = this.#target(e.data.target);
     const at = e.data.scrapedAtMs;
-    const samples = [...e.data.samples, ...t.logs.samples(at)];
+    // The log counters' names are the detector's own: a scraped series that borrows one is dropped.
+    const samples = e.data.samples.filter((x) => x.name !== LOG_LINES_METRIC && x.name !== NEW_SHAPES_METRIC);
+    for (const x of t.logs.samples(at)) samples.push(x);
     const signals = t.signals.fromScrape(at, samples);
     if (signals.length > 0) t.lastMs = Math.max(t.lastMs, at);
     const out: DetectorOutput[] = [];

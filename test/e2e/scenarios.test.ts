@@ -59,7 +59,7 @@ function assertDetected(s: Scenario, r: ScenarioReport): void {
   assert.ok(r.detectedAfterS !== null && r.detectedAfterS >= 0, `${about}: detected after the fault`);
   if (s.expect.detectWithinS !== undefined)
     assert.ok(
-      (r.detectedAfterS) <= s.expect.detectWithinS,
+      r.detectedAfterS <= s.expect.detectWithinS,
       `${about}: detected after ${r.detectedAfterS} s, allowed ${s.expect.detectWithinS} s`,
     );
   const root = [s.expect.rootCause?.service ?? []].flat();

@@ -50,10 +50,13 @@ describe('sentinel CLI', () => {
         20_000,
         'every role running, one correlator leading',
       );
-      assert.deepEqual(
-        agents.map((a) => `${a.role}:${a.status}`).sort(),
-        ['collector:active', 'correlator:leader', 'correlator:standby', 'detector:active', 'detector:active'],
-      );
+      assert.deepEqual(agents.map((a) => `${a.role}:${a.status}`).sort(), [
+        'collector:active',
+        'correlator:leader',
+        'correlator:standby',
+        'detector:active',
+        'detector:active',
+      ]);
       assert.ok(agents.every((a) => Date.now() - Date.parse(a.heartbeatAt) < 5000));
       assert.deepEqual(
         JSON.parse((await sentinel('dlq', '--json')).stdout),

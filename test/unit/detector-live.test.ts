@@ -17,7 +17,7 @@ import {
   TelemetryDetector,
 } from '../../agents/detector/index.ts';
 import type { DetectorOutput, EpisodeChange, SignalSample } from '../../agents/detector/index.ts';
-import { NEW_SHAPES_METRIC } from '../../agents/detector/log-patterns.ts';
+import { LOG_LINES_METRIC, NEW_SHAPES_METRIC } from '../../agents/detector/log-patterns.ts';
 import { classify, significanceFloor } from '../../agents/detector/signal-class.ts';
 import { createEvent, eventDataSchemas } from '../../choreography/index.ts';
 import type { MetricSampleData, SentinelEvent, SignalStat } from '../../choreography/index.ts';
@@ -716,7 +716,7 @@ describe('detector live - log lines', () => {
     const byLevel = Object.fromEntries(
       logs
         .samples(5)
-        .filter((s) => s.name === 'log_lines_total')
+        .filter((s) => s.name === LOG_LINES_METRIC)
         .map((s) => [s.labels.level ?? '', s.value] as const),
     );
     assert.deepEqual(byLevel, { info: 2, warn: 2, error: 1, fatal: 1, debug: 1, trace: 1, other: 3 });
@@ -799,15 +799,15 @@ describe('detector live - signal classes', () => {
       ['nodejs_heap_size_used_bytes', {}, 'value', 'runtime'],
       ['process_resident_memory_bytes', {}, 'value', 'saturation'],
       ['process_cpu_seconds_total', {}, 'rate', 'saturation'],
-      ['process_open_fds', {}, 'value', 'saturation'],
+      ['process_open_fds', {}, 'value', 'runtime'],
       ['process_start_time_seconds', {}, 'value', 'runtime'],
       ['sentinel_fleet_pool_in_use', {}, 'value', 'saturation'],
       ['sentinel_fleet_pool_queue', {}, 'value', 'saturation'],
       ['sentinel_fleet_data_dir_bytes', {}, 'value', 'saturation'],
-      ['log_lines_total', { level: 'error' }, 'rate', 'errors'],
-      ['log_lines_total', { level: 'fatal' }, 'rate', 'errors'],
-      ['log_lines_total', { level: 'warn' }, 'rate', 'errors'],
-      ['log_lines_total', { level: 'info' }, 'rate', 'traffic'],
+      [LOG_LINES_METRIC, { level: 'error' }, 'rate', 'errors'],
+      [LOG_LINES_METRIC, { level: 'fatal' }, 'rate', 'errors'],
+      [LOG_LINES_METRIC, { level: 'warn' }, 'rate', 'errors'],
+      [LOG_LINES_METRIC, { level: 'info' }, 'rate', 'traffic'],
       [NEW_SHAPES_METRIC, {}, 'rate', 'logs'],
       ['scrape_duration_seconds', {}, 'value', 'runtime'],
       ['some_unknown_gauge', {}, 'value', 'runtime'],
@@ -935,8 +935,8 @@ describe('detector live - telemetry detector', () => {
     assert.deepEqual(
       run((b) => ({ ...b, id: `${b.id}-written-again` })),
       [
-        'sentinel.anomaly.detected.v1 log_lines_total{level="info"}',
-        'sentinel.anomaly.resolved.v1 log_lines_total{level="info"}',
+        `sentinel.anomaly.detected.v1 ${LOG_LINES_METRIC}{level="info"}`,
+        `sentinel.anomaly.resolved.v1 ${LOG_LINES_METRIC}{level="info"}`,
       ],
     );
   });
@@ -1079,7 +1079,7 @@ const metricName = fc.oneof(
     'h_seconds_count',
     'h_seconds_sum',
     'rpc_seconds_count',
-    'log_lines_total',
+    LOG_LINES_METRIC,
     NEW_SHAPES_METRIC,
     'process_resident_memory_bytes',
     '_bucket',
@@ -1329,7 +1329,7 @@ describe('detector live - malformed telemetry', () => {
           for (const o of written) {
             assert.equal(schemaIssues(o), undefined);
             // Only the counts of lines and of new shapes can move.
-            assert.ok(o.data.series.name === NEW_SHAPES_METRIC || o.data.series.name === 'log_lines_total');
+            assert.ok(o.data.series.name === NEW_SHAPES_METRIC || o.data.series.name === LOG_LINES_METRIC);
           }
         },
       ),
