@@ -679,6 +679,9 @@ describe('detector live - log lines', () => {
     // Different values, one shape.
     assert.equal(lineShape('took 12 ms', 'warn'), lineShape('took 3400 ms', 'warn'));
     assert.notEqual(lineShape('took 12 ms', 'warn'), lineShape('took 12 ms', 'error'));
+    // Numbers glued to their units are numbers too.
+    assert.equal(lineShape('took 35ms, 3.5s, 12KB', 'info'), 'info|took <n>ms, <n>s, <n>KB');
+    assert.equal(lineShape('took 35ms', 'info'), lineShape('took 9000ms', 'info'));
   });
 
   test('logs - a JSON line is its message field', () => {
@@ -853,6 +856,21 @@ function errorBurstStream(scrapes: number, burstAt: number): SentinelEvent[] {
 }
 
 describe('detector live - telemetry detector', () => {
+  test("telemetry detector - a target that exports the log counters' own names has them dropped, not trusted", () => {
+    const d = new TelemetryDetector();
+    const out: DetectorOutput[] = [];
+    for (let i = 1; i <= 400; i++) {
+      // A borrowed novelty counter that leaps after a while, and a borrowed line counter that jumps.
+      const borrowed = [
+        sample(NEW_SHAPES_METRIC, i < 200 ? 0 : i * 50, 'counter'),
+        sample(LOG_LINES_METRIC, i < 200 ? i : i * 1000, 'counter', { level: 'error' }),
+        sample('up', 1, 'gauge'),
+      ];
+      out.push(...d.take(metricsEvent(i * SCRAPE_MS, borrowed)));
+    }
+    assert.deepEqual(out, []);
+  });
+
   const stream = errorBurstStream(360, 300);
   const live = new TelemetryDetector();
   const outputs = stream.map((e) => live.take(e));
