@@ -142,6 +142,31 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 export { createLogger } from './logger.ts';
 export type { Logger } from './logger.ts';
 
+/**
+ * The environment variables that give another process exactly `config`
+ * (a server URL only where it was given from outside, so the child judges
+ * the same servers as managed or external).
+ */
+export function configEnv(config: Config): Record<string, string> {
+  return {
+    SENTINEL_HOME: config.home,
+    ...(config.external.nats ? { SENTINEL_NATS_URL: config.natsUrl } : {}),
+    ...(config.external.etcd ? { SENTINEL_ETCD_URL: config.etcdUrl } : {}),
+    ...(config.external.redis ? { SENTINEL_REDIS_URL: config.redisUrl } : {}),
+    ...(config.external.postgres ? { SENTINEL_DATABASE_URL: config.databaseUrl } : {}),
+    SENTINEL_NAMESPACE: config.namespace,
+    SENTINEL_LOG_LEVEL: config.logLevel,
+    SENTINEL_LEASE_TTL_S: String(config.leaseTtlS),
+    SENTINEL_HEALTH_PORT: String(config.healthPort),
+    SENTINEL_ALLOW_APT: config.allowApt ? '1' : '0',
+    SENTINEL_EVENTS_MAX_BYTES: String(config.streamMaxBytes.events),
+    SENTINEL_TELEMETRY_MAX_BYTES: String(config.streamMaxBytes.telemetry),
+    SENTINEL_TELEMETRY_PARTITIONS: String(config.telemetryPartitions),
+    SENTINEL_SCRAPE_INTERVAL_MS: String(config.scrapeIntervalMs),
+    SENTINEL_DETECTOR_WARMUP_S: String(config.detectorWarmupS),
+  };
+}
+
 /** Settings of this process's environment with some variables replaced (tests, child processes). */
 export function loadConfigWith(overrides: Record<string, string>): Config {
   return loadConfig({ ...process.env, ...overrides });

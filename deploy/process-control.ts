@@ -45,6 +45,8 @@ export interface DetachedSpec {
   readonly cwd?: string;
   /** Run as this OS user instead of ours (needs root). */
   readonly user?: { readonly uid: number; readonly gid: number };
+  /** The child's environment. @default ours, unchanged */
+  readonly env?: Record<string, string | undefined>;
 }
 
 function pidFile(runDir: string, name: string): string {
@@ -73,7 +75,7 @@ export async function startDetached(spec: DetachedSpec): Promise<ProcessRecord> 
       detached: true,
       stdio: ['ignore', logFd, logFd],
       cwd: spec.cwd ?? spec.runDir,
-      // `env` is left out on purpose: the child inherits ours unchanged.
+      ...(spec.env === undefined ? {} : { env: spec.env }),
       ...(spec.user === undefined ? {} : { uid: spec.user.uid, gid: spec.user.gid }),
     });
     await new Promise<void>((resolve, reject) => {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
-import { repoRoot } from '../config/index.ts';
+import { childEnv, configEnv, repoRoot } from '../config/index.ts';
 import { isRunning, readProcessRecord, startDetached, stopProcess } from './process-control.ts';
 
 const NAME = 'supervisor';
@@ -32,6 +32,8 @@ export async function swarmUp(config: Config): Promise<{ pid: number; started: b
     command: process.execPath,
     args: [path.join(repoRoot, 'deploy', 'supervisor-main.ts')],
     cwd: repoRoot,
+    // The swarm runs with the configuration it was started for, whatever this process's environment says.
+    env: childEnv(configEnv(config)),
   });
   return { pid: record.pid, started: true };
 }

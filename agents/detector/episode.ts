@@ -260,15 +260,12 @@ export class SignalEpisodes implements EpisodeTracker {
     const right = median(ys.slice(n - third));
     const xLeft = firstRow + (third - 1) / 2;
     const xRight = firstRow + n - third + (third - 1) / 2;
-    const slope = xRight > xLeft ? (right - left) / (xRight - xLeft) : 0;
-    const residuals = new Float64Array(n);
-    for (let k = 0; k < n; k++) residuals[k] = (ys[k] as number) - slope * (firstRow + k);
-    const intercept = median(residuals);
-    for (let k = 0; k < n; k++) residuals[k] = Math.abs((residuals[k] as number) - intercept);
-    const sigma = 1.4826 * median(residuals);
-    let widest = 0;
-    for (let k = 0; k < n; k++) widest = Math.max(widest, residuals[k] as number);
-    this.#fit = { intercept, slope, sigma, widest };
+    const trend = lineThrough(ys, firstRow, xRight > xLeft ? (right - left) / (xRight - xLeft) : 0);
+    // A trend is only kept when it moves the line across the window by more
+    // than the noise around it: a flat series whose thirds differ by chance
+    // (a count that is 0 or 1) must not be extrapolated into a slope.
+    const noise = Math.max(trend.sigma, trend.widest / 2);
+    this.#fit = Math.abs(trend.slope) * n > 2 * noise ? trend : lineThrough(ys, firstRow, 0);
     this.#fittedAt = this.#rows;
     return this.#fit;
   }
@@ -312,6 +309,20 @@ export class SignalEpisodes implements EpisodeTracker {
     }
     return undefined;
   }
+}
+
+/** The line of `slope` through the values (rows from `firstRow`), its intercept the median residual, with its spread. */
+function lineThrough(ys: Float64Array, firstRow: number, slope: number): Fit {
+  const n = ys.length;
+  const residuals = new Float64Array(n);
+  for (let k = 0; k < n; k++) residuals[k] = (ys[k] as number) - slope * (firstRow + k);
+  const intercept = median(residuals);
+  let widest = 0;
+  for (let k = 0; k < n; k++) {
+    residuals[k] = Math.abs((residuals[k] as number) - intercept);
+    widest = Math.max(widest, residuals[k] as number);
+  }
+  return { intercept, slope, sigma: 1.4826 * median(residuals), widest };
 }
 
 function median(xs: Float64Array): number {

@@ -6,7 +6,7 @@
  * traffic and saturation, not on every runtime gauge.
  *
  * - `errors`: failed requests or calls (5xx codes, failing outcomes),
- *   error-level log lines, `*_errors_total`, `*_failures_total`,
+ *   warn- and error-level log lines, `*_errors_total`, `*_failures_total`,
  *   `*_timeouts_total`;
  * - `latency`: quantiles and means of `*_duration_seconds`/`*_latency_seconds`;
  * - `availability`: `up` (the scrape of the target worked);
@@ -37,10 +37,11 @@ export function classify(
   // The collector's own account of the scrape: about the scraper as much as the target.
   if (name.startsWith('scrape_')) return 'runtime';
   if (name === NEW_SHAPES_METRIC) return 'logs';
+  // Warnings and errors in the log are errors; the volume of ordinary lines is detail (often sampled).
   if (name === LOG_LINES_METRIC)
     return labels.level === 'error' || labels.level === 'fatal' || labels.level === 'warn'
       ? 'errors'
-      : 'traffic';
+      : 'runtime';
   // Memory and CPU are saturation; a count of open files or sockets is not, without its limit.
   if (/^process_(resident_memory_bytes|cpu_seconds_total)$/.test(name)) return 'saturation';
   // A language runtime's own instrumentation (garbage collector, heap, event loop): detail.

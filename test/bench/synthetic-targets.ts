@@ -4,6 +4,11 @@
  * format (gauges on a random walk, counters that climb, latency histograms),
  * new values at every scrape; and a discovery endpoint (`/targets`) in the
  * shape the collector reads from a fleet controller.
+ *
+ * The expositions are rendered before the measurement starts, a cycle of
+ * `CYCLE` per target served in turn (the counters restart from zero at the
+ * end of a cycle, as after a process restart), so that the bench process
+ * spends no CPU rendering while the pipeline is measured.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +19,9 @@ export interface SyntheticTargets {
   readonly seriesPerTarget: number;
   close(): Promise<void>;
 }
+
+/** Expositions rendered per target, served in turn. */
+const CYCLE = 64;
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -84,10 +92,11 @@ export async function startSyntheticTargets(options: {
   readonly counters: number;
   readonly histograms: number;
 }): Promise<SyntheticTargets> {
-  const targets = Array.from(
-    { length: options.targets },
-    (_, i) => new Target(i, options.gauges, options.counters, options.histograms),
-  );
+  const bodies = Array.from({ length: options.targets }, (_, i) => {
+    const t = new Target(i, options.gauges, options.counters, options.histograms);
+    return Array.from({ length: CYCLE }, () => Buffer.from(t.render()));
+  });
+  const served = bodies.map(() => 0);
   let base = '';
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
@@ -95,7 +104,7 @@ export async function startSyntheticTargets(options: {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify(
-          targets.map((_, i) => ({
+          bodies.map((_, i) => ({
             service: `bench-${i % 10}`,
             instance: `bench-${i}`,
             metricsUrl: `${base}/t/${i}/metrics`,
@@ -110,13 +119,14 @@ export async function startSyntheticTargets(options: {
       return;
     }
     const m = /^\/t\/(\d+)\/metrics$/.exec(url);
-    const target = m ? targets[Number(m[1])] : undefined;
-    if (!target) {
+    const i = m ? Number(m[1]) : -1;
+    const cycle = bodies[i];
+    if (!cycle) {
       res.writeHead(404).end();
       return;
     }
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-    res.end(target.render());
+    res.end(cycle[served[i]!++ % CYCLE]);
   });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../../config/index.ts';
+import { ConfigError, configEnv, loadConfig } from '../../config/index.ts';
 
 describe('config', () => {
   test('config - defaults point at the private loopback stack', () => {
@@ -35,5 +35,25 @@ describe('config', () => {
       () => loadConfig({ SENTINEL_TELEMETRY_PARTITIONS: '0' }),
       (e: Error) => e instanceof ConfigError && /SENTINEL_TELEMETRY_PARTITIONS/.test(e.message),
     );
+  });
+});
+
+describe('config in another process', () => {
+  test('config - configEnv gives a child process exactly the same settings', () => {
+    for (const env of [
+      {},
+      {
+        SENTINEL_HOME: '/tmp/x',
+        SENTINEL_NAMESPACE: 't_abc',
+        SENTINEL_NATS_URL: 'nats://10.0.0.1:4222',
+        SENTINEL_LEASE_TTL_S: '5',
+        SENTINEL_TELEMETRY_PARTITIONS: '4',
+        SENTINEL_SCRAPE_INTERVAL_MS: '250',
+        SENTINEL_ALLOW_APT: '0',
+      },
+    ]) {
+      const c = loadConfig(env);
+      assert.deepEqual(loadConfig(configEnv(c)), c);
+    }
   });
 });

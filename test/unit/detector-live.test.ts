@@ -810,7 +810,7 @@ describe('detector live - signal classes', () => {
       [LOG_LINES_METRIC, { level: 'error' }, 'rate', 'errors'],
       [LOG_LINES_METRIC, { level: 'fatal' }, 'rate', 'errors'],
       [LOG_LINES_METRIC, { level: 'warn' }, 'rate', 'errors'],
-      [LOG_LINES_METRIC, { level: 'info' }, 'rate', 'traffic'],
+      [LOG_LINES_METRIC, { level: 'info' }, 'rate', 'runtime'],
       [NEW_SHAPES_METRIC, {}, 'rate', 'logs'],
       ['scrape_duration_seconds', {}, 'value', 'runtime'],
       ['some_unknown_gauge', {}, 'value', 'runtime'],
