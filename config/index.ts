@@ -50,7 +50,7 @@ const schema = z.object({
     .min(1024 * 1024)
     .default(512 * 1024 ** 2),
   SENTINEL_TELEMETRY_PARTITIONS: z.coerce.number().int().min(1).max(64).default(8),
-  SENTINEL_SCRAPE_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
+  SENTINEL_SCRAPE_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   SENTINEL_DETECTOR_WARMUP_S: z.coerce.number().int().min(0).max(3600).default(120),
 });
 

@@ -35,6 +35,16 @@ export class RingBuffer {
     return this.#data[i]!;
   }
 
+  /** Copies the newest `n` numbers, newest first, into `out` (no modulo per number). */
+  copyNewest(out: Float64Array, n: number): void {
+    let i = this.#head - 1;
+    for (let k = 0; k < n; k++) {
+      if (i < 0) i += this.capacity;
+      out[k] = this.#data[i]!;
+      i--;
+    }
+  }
+
   /** Copies the held numbers, oldest first, into `out` (which must hold `size`). */
   copyTo(out: Float64Array): void {
     for (let k = 0; k < this.#size; k++) out[k] = this.at(this.#size - 1 - k);

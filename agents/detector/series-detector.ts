@@ -74,22 +74,36 @@ function toScore(surprise: number): number {
   return a / (1 + a);
 }
 
+/** Median of the first `n` numbers of `xs` (n is at most 9 here), sorting them in place. */
 function median(xs: Float64Array, n: number): number {
-  const s = xs.subarray(0, n).sort();
-  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+  // Insertion sort: for a handful of numbers, quicker than a typed-array sort and its view.
+  for (let i = 1; i < n; i++) {
+    const v = xs[i]!;
+    let j = i - 1;
+    while (j >= 0 && xs[j]! > v) {
+      xs[j + 1] = xs[j]!;
+      j--;
+    }
+    xs[j + 1] = v;
+  }
+  return n % 2 ? xs[(n - 1) / 2]! : (xs[n / 2 - 1]! + xs[n / 2]!) / 2;
 }
 
-/** Mean and population standard deviation of the newest `n` rows (Welford: no overflow on large values). */
-function meanAndStd(h: RingBuffer, n: number): [number, number] {
+/**
+ * Mean and population standard deviation of the first `n` numbers of `rows`
+ * (newest first), into `out` (Welford: no overflow on large values).
+ */
+function meanAndStd(rows: Float64Array, n: number, out: Float64Array): void {
   let mean = 0;
   let m2 = 0;
   for (let k = 0; k < n; k++) {
-    const v = h.at(k);
+    const v = rows[k]!;
     const d = v - mean;
     mean += d / (k + 1);
     m2 += d * (v - mean);
   }
-  return [mean, Math.sqrt(Math.max(0, m2 / n))];
+  out[0] = mean;
+  out[1] = Math.sqrt(Math.max(0, m2 / n));
 }
 
 /** A tiny positive number on the scale of `x`, so that ratios and logs of zero stay finite. */
@@ -109,6 +123,11 @@ export class SeriesDetector {
   readonly #periodEvery: number;
   readonly #quietFactor: number;
   readonly #surprises: Record<DetectorComponent, number>;
+  /** The trackers in {@link DETECTOR_COMPONENTS} order, and the row's statistics in the same order. */
+  readonly #trackerList: StatTracker[];
+  readonly #stats = new Float64Array(DETECTOR_COMPONENTS.length);
+  readonly #moments = new Float64Array(2);
+  readonly #rowsScratch: Float64Array;
   #jumpScale = Number.NaN;
   #period = 0;
   #rows = 0;
@@ -135,7 +154,9 @@ export class SeriesDetector {
     this.#recentSurprise = new SlidingMax(options.quietRows ?? 400);
     this.#quietFactor = options.quietFactor ?? 0.5;
     this.#scratch = new Float64Array(Math.max(this.#localRows, 9));
+    this.#rowsScratch = new Float64Array(this.#shortRows);
     this.#surprises = { value: 0, jump: 0, level: 0, spread: 0, season: 0 };
+    this.#trackerList = DETECTOR_COMPONENTS.map((c) => this.#trackers[c]);
   }
 
   /** Rows taken so far (non-finite samples are not taken). */
@@ -172,7 +193,7 @@ export class SeriesDetector {
     const x = value;
     const sc = this.#scratch;
     const before = Math.min(this.#localRows, h.size);
-    for (let k = 0; k < before; k++) sc[k] = h.at(k);
+    h.copyNewest(sc, before);
     const local = before > 0 ? median(sc, before) : x;
     h.push(x);
     this.#rows++;
@@ -182,7 +203,11 @@ export class SeriesDetector {
     const jump = step / (typicalStep + epsilonFor(x));
     this.#jumpScale = typicalStep + (Math.abs(step) - typicalStep) / this.#jumpScaleRows;
 
-    const [mean, std] = meanAndStd(h, Math.min(this.#shortRows, h.size));
+    const short = Math.min(this.#shortRows, h.size);
+    h.copyNewest(this.#rowsScratch, short);
+    meanAndStd(this.#rowsScratch, short, this.#moments);
+    const mean = this.#moments[0]!;
+    const std = this.#moments[1]!;
     const logStd = Math.log(std + epsilonFor(mean));
 
     if (this.#rows % this.#periodEvery === 0 && h.size >= MIN_ROWS_FOR_PERIOD) {
@@ -192,15 +217,21 @@ export class SeriesDetector {
     }
     const season = this.#seasonal(x);
 
-    const stats: Record<DetectorComponent, number> = { value: x, jump, level: mean, spread: logStd, season };
+    const stats = this.#stats;
+    stats[0] = x;
+    stats[1] = jump;
+    stats[2] = mean;
+    stats[3] = logStd;
+    stats[4] = season;
     let surprise = 0;
-    for (const c of DETECTOR_COMPONENTS) {
-      const v = stats[c];
-      const tracker = this.#trackers[c];
-      const s = Number.isFinite(v) ? tracker.surprise(v) : 0;
-      this.#surprises[c] = s;
+    for (let i = 0; i < DETECTOR_COMPONENTS.length; i++) {
+      const v = stats[i]!;
+      const tracker = this.#trackerList[i]!;
+      const finite = Number.isFinite(v);
+      const s = finite ? tracker.surprise(v) : 0;
+      this.#surprises[DETECTOR_COMPONENTS[i]!] = s;
       if (s > surprise) surprise = s;
-      if (Number.isFinite(v)) tracker.push(v);
+      if (finite) tracker.push(v);
     }
     surprise = Math.min(surprise, MAX_SURPRISE);
 

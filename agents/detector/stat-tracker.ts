@@ -71,7 +71,9 @@ export class StatTracker {
   upper(x: number): number {
     const v = storable(x);
     const recent = upperSurprise(this.#recent, v);
-    if (this.#maxima.size < MIN_HISTORY) return recent;
+    // The long memory can only lower the surprise, and never below the boost:
+    // when the short memory's is already that low, the long one cannot change it.
+    if (this.#maxima.size < MIN_HISTORY || recent <= this.#blockBoost) return recent;
     return Math.min(recent, upperSurprise(this.#maxima, v) + this.#blockBoost);
   }
 
@@ -79,7 +81,7 @@ export class StatTracker {
   lower(x: number): number {
     const v = storable(x);
     const recent = lowerSurprise(this.#recent, v);
-    if (this.#minima.size < MIN_HISTORY) return recent;
+    if (this.#minima.size < MIN_HISTORY || recent <= this.#blockBoost) return recent;
     return Math.min(recent, lowerSurprise(this.#minima, v) + this.#blockBoost);
   }
 

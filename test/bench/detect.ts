@@ -3,13 +3,14 @@
  * detector at 10,000 series, against raw JetStream in the same run.
  *
  * - pipeline: the real agents, each in its own process (`agents/main.ts
- *   collector` and `agents/main.ts detector`), against synthetic targets
+ *   collector`, and as many `agents/main.ts detector` as the swarm runs, which
+ *   share the partitions), against synthetic targets
  *   (50 replicas × 200 series: gauges, counters, histograms) announced in
  *   discovery like a fleet. The collector scrapes every 50 ms, more than the
  *   pipeline can carry, so what the detector takes per second is the
  *   pipeline's capacity. Measured from the agents' own Prometheus metrics
- *   over a window after a warm-up: samples the detector took, its CPU time,
- *   and its heap (against its heap before any target existed) per series.
+ *   over a window after a warm-up: samples the detectors took, their CPU time,
+ *   and their heap (against their heap before any target existed) per series.
  * - raw: the collector's own telemetry messages, captured from the stream,
  *   published again by a plain JetStream publisher process (`js.publish`, a
  *   window in flight, no validation) and consumed by a plain pull consumer
@@ -29,6 +30,7 @@ import {
   listAgents,
   openDiscovery,
   openRegistry,
+  roles,
   withdrawSource,
 } from '../../agents/index.ts';
 import type { Heartbeat } from '../../agents/index.ts';
@@ -62,15 +64,16 @@ async function scrapeMetrics(url: string): Promise<Map<string, number>> {
 
 const metric = (m: Map<string, number>, name: string) => m.get(name) ?? 0;
 
-function agentProcess(env: TestEnv, role: string, extra: Record<string, string>): ChildProcess {
-  return spawn(
-    process.execPath,
-    [path.join(root, 'agents', 'main.ts'), role, '--instance', `bench-${role}`],
-    {
-      env: childEnv({ ...env.env, ...extra }),
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
+function agentProcess(
+  env: TestEnv,
+  role: string,
+  extra: Record<string, string>,
+  instance: string,
+): ChildProcess {
+  return spawn(process.execPath, [path.join(root, 'agents', 'main.ts'), role, '--instance', instance], {
+    env: childEnv({ ...env.env, ...extra }),
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
 
 async function stop(p: ChildProcess): Promise<void> {
@@ -93,58 +96,70 @@ interface PipelineFigures {
 
 async function pipeline(env: TestEnv, settings: Record<string, string>): Promise<PipelineFigures> {
   const targets = await startSyntheticTargets({ targets: TARGETS, ...SHAPE });
-  const procs = [agentProcess(env, 'detector', settings), agentProcess(env, 'collector', settings)];
+  const detectors = roles.detector?.replicas ?? 1;
+  const procs = [
+    ...Array.from({ length: detectors }, (_, i) =>
+      agentProcess(env, 'detector', settings, `bench-detector-${i + 1}`),
+    ),
+    agentProcess(env, 'collector', settings, 'bench-collector'),
+  ];
   const registry = await openRegistry(env.bus);
   const discovery = await openDiscovery(env.bus);
+  const healthOf = async (url: string) =>
+    (await (await fetch(`${url}/healthz`)).json()) as { partitions?: { series: number; bytes: number }[] };
   try {
     const agents = await eventually(
       async () => {
         const list = await listAgents(env.bus, registry);
-        const d = list.find((a) => a.role === 'detector' && a.status === 'active');
+        const d = list.filter((a) => a.role === 'detector' && a.status === 'active');
         const c = list.find((a) => a.role === 'collector' && a.status === 'active');
-        return d && c ? { detector: d, collector: c } : undefined;
+        return d.length === detectors && c ? { detectors: d, collector: c } : undefined;
       },
       30_000,
       'the collector and detector processes',
     );
-    const detectorUrl = agents.detector.healthUrl as string;
+    const detectorUrls = agents.detectors.map((d) => d.healthUrl as string);
     const collectorUrl = agents.collector.healthUrl as string;
-    // Every partition taken before any telemetry, so nothing is replayed later.
+    // Every partition owned before any telemetry, so nothing is replayed later.
     await eventually(
       async () => {
-        const h = (await (await fetch(`${detectorUrl}/healthz`)).json()) as { partitions?: unknown[] };
-        return (h.partitions?.length ?? 0) === Number(settings.SENTINEL_TELEMETRY_PARTITIONS)
-          ? true
-          : undefined;
+        const owned = (await Promise.all(detectorUrls.map(healthOf))).reduce(
+          (a, h) => a + (h.partitions?.length ?? 0),
+          0,
+        );
+        return owned === Number(settings.SENTINEL_TELEMETRY_PARTITIONS) ? true : undefined;
       },
       30_000,
-      'the detector to own every partition',
+      'the detectors to own every partition',
     );
-    const heapBefore = metric(await scrapeMetrics(detectorUrl), 'nodejs_heap_size_used_bytes');
+    const sum = (ms: Map<string, number>[], name: string) => ms.reduce((a, m) => a + metric(m, name), 0);
+    const heapBefore = sum(await Promise.all(detectorUrls.map(scrapeMetrics)), 'nodejs_heap_size_used_bytes');
     await announceSource(discovery, { environment: 'bench', url: targets.url });
-    progress(`${TARGETS} targets × ${targets.seriesPerTarget} series announced; warming up ${WARMUP_S} s`);
+    progress(
+      `${TARGETS} targets × ${targets.seriesPerTarget} series announced, ${detectors} detectors; warming up ${WARMUP_S} s`,
+    );
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
-    const d0 = await scrapeMetrics(detectorUrl);
+    const d0 = await Promise.all(detectorUrls.map(scrapeMetrics));
     const c0 = await scrapeMetrics(collectorUrl);
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
-    const d1 = await scrapeMetrics(detectorUrl);
+    const d1 = await Promise.all(detectorUrls.map(scrapeMetrics));
     const c1 = await scrapeMetrics(collectorUrl);
     const seconds = (performance.now() - t0) / 1000;
-    const health = (await (await fetch(`${detectorUrl}/healthz`)).json()) as {
-      partitions: { series: number; bytes: number }[];
-    };
-    const series = health.partitions.reduce((a, p) => a + p.series, 0);
-    const stateBytes = health.partitions.reduce((a, p) => a + p.bytes, 0);
+    const partitions = (await Promise.all(detectorUrls.map(healthOf))).flatMap((h) => h.partitions ?? []);
+    const series = partitions.reduce((a, p) => a + p.series, 0);
+    const stateBytes = partitions.reduce((a, p) => a + p.bytes, 0);
     const beats: Heartbeat[] = await listAgents(env.bus, registry);
-    const lag = Object.values(beats.find((a) => a.role === 'detector')?.lag ?? {}).reduce((a, b) => a + b, 0);
-    const samples =
-      metric(d1, 'sentinel_detector_samples_total') - metric(d0, 'sentinel_detector_samples_total');
-    const cpu = metric(d1, 'process_cpu_seconds_total') - metric(d0, 'process_cpu_seconds_total');
+    const lag = beats
+      .filter((a) => a.role === 'detector')
+      .flatMap((a) => Object.values(a.lag))
+      .reduce((a, b) => a + b, 0);
+    const samples = sum(d1, 'sentinel_detector_samples_total') - sum(d0, 'sentinel_detector_samples_total');
+    const cpu = sum(d1, 'process_cpu_seconds_total') - sum(d0, 'process_cpu_seconds_total');
     const collected =
       metric(c1, 'sentinel_collector_samples_published_total') -
       metric(c0, 'sentinel_collector_samples_published_total');
-    const heapAfter = metric(d1, 'nodejs_heap_size_used_bytes');
+    const heapAfter = sum(d1, 'nodejs_heap_size_used_bytes');
     return {
       samplesPerS: samples / seconds,
       collectedPerS: collected / seconds,
@@ -210,6 +225,8 @@ async function raw(env: TestEnv, messages: { subject: string; data: Uint8Array }
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
+  const exited = once(publisher, 'exit') as Promise<[number | null]>;
+  const guard = setTimeout(() => void iter.close(), 120_000);
   for await (const m of iter) {
     m.ack();
     samples += samplesPer[acked % samplesPer.length] as number;
@@ -218,7 +235,10 @@ async function raw(env: TestEnv, messages: { subject: string; data: Uint8Array }
       break;
     }
   }
-  await once(publisher, 'exit');
+  clearTimeout(guard);
+  const [code] = await exited;
+  if (acked < total)
+    throw new Error(`raw: only ${acked} of ${total} messages came through (publisher exit code ${code})`);
   rmSync(dir, { recursive: true, force: true });
   await jsm.consumers.delete(stream, durable);
   return { samplesPerS: samples / ((tEnd - t0) / 1000) };
