@@ -70,6 +70,11 @@ interface CounterState {
   seenMs: number;
 }
 
+/** The standard gauge of when the process started (every Prometheus client library exports it). */
+const START_TIME = 'process_start_time_seconds';
+/** Gauges that hold a moment in time. */
+const TIMESTAMP = /_(start_time|timestamp)_seconds$|_timestamp$/;
+
 /** Scrapes `up` is averaged over. */
 const UP_WINDOW = 10;
 
@@ -106,6 +111,7 @@ export class TargetSignals {
   #scrapes = 0;
   #lastScrapeMs = Number.NEGATIVE_INFINITY;
   readonly #up = new RingBuffer(UP_WINDOW);
+  #startedAt: number | undefined;
 
   constructor(options: TargetSignalsOptions = {}) {
     this.#window = Math.max(1, options.histogramWindow ?? 1);
@@ -134,6 +140,12 @@ export class TargetSignals {
     this.#lastScrapeMs = scrapedAtMs;
     this.#scrapes++;
     const mature = this.#scrapes > this.#matureAfter;
+    // The process says when it started: a different start means a restart in
+    // this interval, even one the counters cannot show (two restarts in a row
+    // can leave a counter higher than the last process's).
+    const started = samples.find((x) => x.name === START_TIME && Number.isFinite(x.value))?.value;
+    const restarted = started !== undefined && this.#startedAt !== undefined && started !== this.#startedAt;
+    if (started !== undefined) this.#startedAt = started;
     const out: SignalSample[] = [];
     const histograms = new Map<string, { name: string; labels: Record<string, string>; snap: Snapshot }>();
 
@@ -163,15 +175,26 @@ export class TargetSignals {
           h.snap = { ...h.snap, sum: s.value };
         } else {
           h.snap = { ...h.snap, count: s.value };
-          this.#counter(out, `${base}_count`, labels, s.value, scrapedAtMs, previousScrapeMs, mature);
+          this.#counter(
+            out,
+            `${base}_count`,
+            labels,
+            s.value,
+            scrapedAtMs,
+            previousScrapeMs,
+            mature,
+            restarted,
+          );
         }
         continue;
       }
       if (kind === 'counter' || (kind === 'summary' && /_(count|sum)$/.test(s.name))) {
         if (kind === 'summary' && s.name.endsWith('_sum')) continue;
-        this.#counter(out, s.name, s.labels, s.value, scrapedAtMs, previousScrapeMs, mature);
+        this.#counter(out, s.name, s.labels, s.value, scrapedAtMs, previousScrapeMs, mature, restarted);
         continue;
       }
+      // A timestamp is metadata about the series, not a value that can be unusual.
+      if (TIMESTAMP.test(s.name)) continue;
       let value = s.value;
       if (s.name === 'up') {
         this.#up.push(s.value);
@@ -188,7 +211,7 @@ export class TargetSignals {
         timestampMs: scrapedAtMs,
       });
     }
-    for (const [hk, h] of histograms) this.#histogram(out, hk, h.name, h.labels, h.snap);
+    for (const [hk, h] of histograms) this.#histogram(out, hk, h.name, h.labels, h.snap, restarted);
     return out;
   }
 
@@ -216,6 +239,7 @@ export class TargetSignals {
     atMs: number,
     previousScrapeMs: number,
     mature: boolean,
+    restarted: boolean,
   ): void {
     const key = seriesKey(name, labels);
     let state = this.#counters.get(key);
@@ -235,7 +259,7 @@ export class TargetSignals {
     // the last scrape, so its rate reads low by an unknown amount (zero when
     // the restart came just before this scrape): a dip that is not in the
     // service. Rates resume from the next interval.
-    if (r.type !== 'rate' || r.reset) return;
+    if (r.type !== 'rate' || r.reset || restarted) return;
     out.push({
       key: `${key}:rate`,
       name,
@@ -253,6 +277,7 @@ export class TargetSignals {
     name: string,
     labels: Readonly<Record<string, string>>,
     snap: Snapshot,
+    restarted: boolean,
   ): void {
     let state = this.#histograms.get(hk);
     if (!state) {
@@ -266,7 +291,7 @@ export class TargetSignals {
     // again. A bucket missing or new (a non-finite sample skipped, a changed
     // layout): the two scrapes' counts cannot be subtracted, since a bucket's
     // increase from a scrape without it would be all of its count since start.
-    if (last && !sameBucketsNoneDown(last.buckets, snap.buckets)) w.length = 0;
+    if (restarted || (last && !sameBucketsNoneDown(last.buckets, snap.buckets))) w.length = 0;
     w.push(snap);
     if (w.length > this.#window + 1) w.shift();
     const first = w[0] as Snapshot;

@@ -150,6 +150,7 @@ class Replica {
   #sum = 0;
   #rpcCount = 0;
   #rpcSum = 0;
+  #startedAt = 1_700_000_000;
 
   constructor(seed: number) {
     this.#u = uniform(seed);
@@ -181,6 +182,7 @@ class Replica {
       this.#rpcCount += rpcInc;
       this.#rpcSum += rpcInc * 0.021;
     } else {
+      this.#startedAt += 1;
       this.#requests = Math.round(kept * n);
       this.#buckets = inc.map((c) => Math.round(kept * c));
       this.#sum = kept * sumInc;
@@ -196,6 +198,7 @@ class Replica {
       sample('rpc_duration_seconds_sum', this.#rpcSum, 'summary'),
       sample('rpc_duration_seconds_count', this.#rpcCount, 'summary'),
       sample('process_resident_memory_bytes', 200e6 + 2e6 * z(), 'gauge'),
+      sample('process_start_time_seconds', this.#startedAt, 'gauge'),
     ];
   }
 
@@ -1179,7 +1182,20 @@ describe('detector live - malformed telemetry', () => {
           );
         },
       ),
-      { numRuns: 8 },
+      {
+        numRuns: 8,
+        // Found by this property: two restarts in a row leave the counters higher than the first
+        // restart's, a reset the counters cannot show (the process start time shows it).
+        examples: [
+          [
+            11,
+            [
+              [1392, { kind: 'restart', at: 0 }],
+              [1391, { kind: 'restart', at: 0 }],
+            ],
+          ],
+        ],
+      },
     );
   });
 
