@@ -14,7 +14,7 @@ export interface RoleEntry {
 }
 
 export const roles: Readonly<Record<string, RoleEntry>> = {
-  collector: { definition: collector, replicas: 1 },
+  collector: { definition: collector, replicas: 2 },
   detector: { definition: detector, replicas: 2 },
   correlator: { definition: correlator, replicas: 2 },
 };

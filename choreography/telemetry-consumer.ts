@@ -33,7 +33,7 @@ export interface TelemetryConsumerSpec {
   readonly maxDeliver?: number;
   /** @default 15000 */
   readonly ackWaitMs?: number;
-  /** Most messages handed to the handler at once. @default 64 */
+  /** Most messages handed to the handler at once (few, so timers and lease keepalives run between batches under load). @default 16 */
   readonly maxBatch?: number;
   /** Messages pulled ahead. @default 256 */
   readonly prefetch?: number;
@@ -106,7 +106,7 @@ export class TelemetryConsumer {
   }
 
   async #run(messages: ConsumerMessages): Promise<void> {
-    const maxBatch = this.spec.maxBatch ?? 64;
+    const maxBatch = this.spec.maxBatch ?? 16;
     let batch: JsMsg[] = [];
     const flush = async () => {
       const taken = batch;

@@ -144,19 +144,27 @@ export class Collector {
     const owned = [...this.#targets.values()].filter((t) => this.#owns(t.key));
     ownedTargets.set(owned.length);
     const queue = owned.filter((t) => !t.busy);
+    // Scrapes run `concurrency` at a time; publishing each result goes on
+    // while the next scrapes run (a target stays busy until its telemetry is
+    // stored, so its events keep their order).
+    const publishing: Promise<void>[] = [];
+    const failed = (t: TargetState) => (err: unknown) =>
+      this.#d.log.warn({ err, target: t.key }, 'collecting a target failed');
     const workers = Array.from({ length: Math.min(this.#o.concurrency, queue.length) }, async () => {
       for (let t = queue.shift(); t; t = queue.shift()) {
-        t.busy = true;
+        const target = t;
+        target.busy = true;
         try {
-          await this.#collect(t);
+          const { published } = await this.#collect(target);
+          publishing.push(published.catch(failed(target)).finally(() => (target.busy = false)));
         } catch (err) {
-          this.#d.log.warn({ err, target: t.key }, 'collecting a target failed');
-        } finally {
-          t.busy = false;
+          failed(target)(err);
+          target.busy = false;
         }
       }
     });
     await Promise.all(workers);
+    await Promise.all(publishing);
   }
 
   #now(): number {
@@ -224,7 +232,11 @@ export class Collector {
     for (const key of [...this.#targets.keys()]) if (!seen.has(key)) this.#targets.delete(key);
   }
 
-  async #collect(t: TargetState): Promise<void> {
+  /**
+   * Scrapes a target; resolves, once scraped, with the publishing of what it
+   * found (wrapped, or the promise would be adopted and awaited here).
+   */
+  async #collect(t: TargetState): Promise<{ readonly published: Promise<void> }> {
     const { target, environment } = t;
     const scrapedAtMs = this.#now();
     const result = await scrape(target.metricsUrl, {
@@ -255,32 +267,40 @@ export class Collector {
     ];
     const partition = partitionOf(t.key, this.#d.partitions);
     const ref = { environment, service: target.service, instance: target.instance };
-    await this.#d.publisher.publish(
-      createEvent('sentinel.telemetry.metrics.v1', { target: ref, scrapedAtMs, samples }, this.#d.identity, {
-        id: deterministicId('metrics', t.key, String(scrapedAtMs)),
-        now: () => scrapedAtMs,
-      }),
-      { partition },
-    );
-    samplesPublished.inc(samples.length);
-
-    if (target.logFile !== undefined) {
-      // A target first seen is followed from its end: what it wrote before was someone else's to collect.
-      t.follower ??= new LogFollower(target.logFile, { fromEnd: true });
-      const lines = await t.follower.read(scrapedAtMs);
-      for (let i = 0; i < lines.length; i += 1000) {
-        const chunk = lines.slice(i, i + 1000);
-        await this.#d.publisher.publish(
-          createEvent('sentinel.telemetry.logs.v1', { target: ref, lines: chunk }, this.#d.identity, {
-            id: deterministicId('logs', t.key, String(scrapedAtMs), String(i)),
+    const published = (async () => {
+      await this.#d.publisher.publish(
+        createEvent(
+          'sentinel.telemetry.metrics.v1',
+          { target: ref, scrapedAtMs, samples },
+          this.#d.identity,
+          {
+            id: deterministicId('metrics', t.key, String(scrapedAtMs)),
             now: () => scrapedAtMs,
-          }),
-          { partition },
-        );
-        logLinesPublished.inc(chunk.length);
+          },
+        ),
+        { partition },
+      );
+      samplesPublished.inc(samples.length);
+
+      if (target.logFile !== undefined) {
+        // A target first seen is followed from its end: what it wrote before was someone else's to collect.
+        t.follower ??= new LogFollower(target.logFile, { fromEnd: true });
+        const lines = await t.follower.read(scrapedAtMs);
+        for (let i = 0; i < lines.length; i += 1000) {
+          const chunk = lines.slice(i, i + 1000);
+          await this.#d.publisher.publish(
+            createEvent('sentinel.telemetry.logs.v1', { target: ref, lines: chunk }, this.#d.identity, {
+              id: deterministicId('logs', t.key, String(scrapedAtMs), String(i)),
+              now: () => scrapedAtMs,
+            }),
+            { partition },
+          );
+          logLinesPublished.inc(chunk.length);
+        }
       }
-    }
-    if (result.ok) await this.#publishTopology(environment, target.service, own);
+      if (result.ok) await this.#publishTopology(environment, target.service, own);
+    })();
+    return { published };
   }
 
   async #publishChanges(source: DiscoverySource): Promise<void> {

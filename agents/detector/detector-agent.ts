@@ -66,7 +66,10 @@ export async function startDetectorAgent(
     role: identity.role,
     instance: identity.instance,
     partitions: config.telemetryPartitions,
-    ttlS: config.leaseTtlS,
+    // Twice the singletons' TTL: a partition changing hands costs a replay, and
+    // a detector busy with a burst of telemetry must not lose its partitions
+    // over a late keepalive.
+    ttlS: 2 * config.leaseTtlS,
     log,
   });
 

@@ -197,7 +197,7 @@ export class SignalEpisodes implements EpisodeTracker {
    * zero before), without judging them.
    */
   prime(value: number, count: number): void {
-    for (let i = 0; i < count; i++) this.#take(value, 0);
+    for (let i = 0; i < count; i++) this.#take(value);
   }
 
   /** Takes the next sample; says what changed, if anything. */
@@ -205,17 +205,21 @@ export class SignalEpisodes implements EpisodeTracker {
     if (!Number.isFinite(value)) return undefined;
     if (this.#episode) return this.#during(this.#episode, value, atMs);
 
-    const score = this.#detector.update(value);
-    this.#lastScore = score;
-    this.#take(value, score, true);
+    this.#values.push(value);
+    this.#rows++;
     const fit = this.#baseline();
-    if (!fit) return undefined;
     const row = this.#rows - 1;
-    const expected = fit.intercept + fit.slope * row;
-    const tolerance = this.#tolerance(fit, expected);
+    const expected = fit ? fit.intercept + fit.slope * row : Number.NaN;
+    const tolerance = fit ? this.#tolerance(fit, expected) : Number.NaN;
     const deviation = value - expected;
     // Negated so that a baseline overflowed to NaN (values near ±1.8e308) judges nothing.
-    if (!(Math.abs(deviation) > tolerance)) return undefined;
+    const outOfBand = fit !== undefined && Math.abs(deviation) > tolerance;
+    // Only a sample out of band can open an episode, so only such a sample is
+    // judged by the streaming detector; every sample is learned.
+    const score = this.#detector.update(value, outOfBand);
+    this.#lastScore = score;
+    this.#scores.push(score);
+    if (!fit || !outOfBand) return undefined;
     const side = Math.sign(deviation);
     let out = 0;
     let best = 0;
@@ -254,10 +258,11 @@ export class SignalEpisodes implements EpisodeTracker {
     };
   }
 
-  #take(value: number, score: number, scored = false): void {
-    if (!scored) this.#detector.update(value);
+  /** Learns a sample without judging it. */
+  #take(value: number): void {
+    this.#detector.update(value, false);
     this.#values.push(value);
-    this.#scores.push(score);
+    this.#scores.push(0);
     this.#rows++;
   }
 

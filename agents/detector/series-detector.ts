@@ -186,8 +186,12 @@ export class SeriesDetector {
    * Takes the next sample and returns its anomaly score in [0, 1]. A NaN or
    * infinite sample is not taken (a scrape gap, a division by zero upstream)
    * and scores 0; it never changes the state.
+   *
+   * With `scored` false the sample is learned but not judged (it scores 0 and
+   * counts as unsurprising for the quiet rule): about half the work, for a
+   * caller that already knows the sample is ordinary.
    */
-  update(value: number): number {
+  update(value: number, scored = true): number {
     if (!Number.isFinite(value)) return 0;
     const h = this.#history;
     const x = value;
@@ -228,7 +232,7 @@ export class SeriesDetector {
       const v = stats[i]!;
       const tracker = this.#trackerList[i]!;
       const finite = Number.isFinite(v);
-      const s = finite ? tracker.surprise(v) : 0;
+      const s = finite && scored ? tracker.surprise(v) : 0;
       this.#surprises[DETECTOR_COMPONENTS[i]!] = s;
       if (s > surprise) surprise = s;
       if (finite) tracker.push(v);

@@ -71,7 +71,13 @@ function agentProcess(
   instance: string,
 ): ChildProcess {
   return spawn(process.execPath, [path.join(root, 'agents', 'main.ts'), role, '--instance', instance], {
-    env: childEnv({ ...env.env, ...extra }),
+    env: childEnv({
+      ...env.env,
+      ...extra,
+      ...(process.env.BENCH_PROFILE
+        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROFILE}/${instance}` }
+        : {}),
+    }),
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
@@ -97,11 +103,14 @@ interface PipelineFigures {
 async function pipeline(env: TestEnv, settings: Record<string, string>): Promise<PipelineFigures> {
   const targets = await startSyntheticTargets({ targets: TARGETS, ...SHAPE });
   const detectors = roles.detector?.replicas ?? 1;
+  const collectors = roles.collector?.replicas ?? 1;
   const procs = [
     ...Array.from({ length: detectors }, (_, i) =>
       agentProcess(env, 'detector', settings, `bench-detector-${i + 1}`),
     ),
-    agentProcess(env, 'collector', settings, 'bench-collector'),
+    ...Array.from({ length: collectors }, (_, i) =>
+      agentProcess(env, 'collector', settings, `bench-collector-${i + 1}`),
+    ),
   ];
   const registry = await openRegistry(env.bus);
   const discovery = await openDiscovery(env.bus);
@@ -112,14 +121,16 @@ async function pipeline(env: TestEnv, settings: Record<string, string>): Promise
       async () => {
         const list = await listAgents(env.bus, registry);
         const d = list.filter((a) => a.role === 'detector' && a.status === 'active');
-        const c = list.find((a) => a.role === 'collector' && a.status === 'active');
-        return d.length === detectors && c ? { detectors: d, collector: c } : undefined;
+        const c = list.filter((a) => a.role === 'collector' && a.status === 'active');
+        return d.length === detectors && c.length === collectors
+          ? { detectors: d, collectors: c }
+          : undefined;
       },
       30_000,
       'the collector and detector processes',
     );
     const detectorUrls = agents.detectors.map((d) => d.healthUrl as string);
-    const collectorUrl = agents.collector.healthUrl as string;
+    const collectorUrls = agents.collectors.map((c) => c.healthUrl as string);
     // Every partition owned before any telemetry, so nothing is replayed later.
     await eventually(
       async () => {
@@ -136,15 +147,15 @@ async function pipeline(env: TestEnv, settings: Record<string, string>): Promise
     const heapBefore = sum(await Promise.all(detectorUrls.map(scrapeMetrics)), 'nodejs_heap_size_used_bytes');
     await announceSource(discovery, { environment: 'bench', url: targets.url });
     progress(
-      `${TARGETS} targets × ${targets.seriesPerTarget} series announced, ${detectors} detectors; warming up ${WARMUP_S} s`,
+      `${TARGETS} targets × ${targets.seriesPerTarget} series announced, ${collectors} collectors, ${detectors} detectors; warming up ${WARMUP_S} s`,
     );
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
     const d0 = await Promise.all(detectorUrls.map(scrapeMetrics));
-    const c0 = await scrapeMetrics(collectorUrl);
+    const c0 = await Promise.all(collectorUrls.map(scrapeMetrics));
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
     const d1 = await Promise.all(detectorUrls.map(scrapeMetrics));
-    const c1 = await scrapeMetrics(collectorUrl);
+    const c1 = await Promise.all(collectorUrls.map(scrapeMetrics));
     const seconds = (performance.now() - t0) / 1000;
     const partitions = (await Promise.all(detectorUrls.map(healthOf))).flatMap((h) => h.partitions ?? []);
     const series = partitions.reduce((a, p) => a + p.series, 0);
@@ -157,8 +168,8 @@ async function pipeline(env: TestEnv, settings: Record<string, string>): Promise
     const samples = sum(d1, 'sentinel_detector_samples_total') - sum(d0, 'sentinel_detector_samples_total');
     const cpu = sum(d1, 'process_cpu_seconds_total') - sum(d0, 'process_cpu_seconds_total');
     const collected =
-      metric(c1, 'sentinel_collector_samples_published_total') -
-      metric(c0, 'sentinel_collector_samples_published_total');
+      sum(c1, 'sentinel_collector_samples_published_total') -
+      sum(c0, 'sentinel_collector_samples_published_total');
     const heapAfter = sum(d1, 'nodejs_heap_size_used_bytes');
     return {
       samplesPerS: samples / seconds,

@@ -43,7 +43,7 @@ describe('sentinel CLI', () => {
       const agents = await eventually(
         async () => {
           const list = JSON.parse((await sentinel('agents', '--json')).stdout) as Heartbeat[];
-          return list.length === 5 && list.filter((a) => a.status === 'leader').length === 1
+          return list.length === 6 && list.filter((a) => a.status === 'leader').length === 1
             ? list
             : undefined;
         },
