@@ -71,13 +71,7 @@ function agentProcess(
   instance: string,
 ): ChildProcess {
   return spawn(process.execPath, [path.join(root, 'agents', 'main.ts'), role, '--instance', instance], {
-    env: childEnv({
-      ...env.env,
-      ...extra,
-      ...(process.env.BENCH_PROFILE
-        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROFILE}/${instance}` }
-        : {}),
-    }),
+    env: childEnv({ ...env.env, ...extra }),
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
