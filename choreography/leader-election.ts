@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import type { Names } from './subjects.ts';
+import { sleep } from './sleep.ts';
 
 export interface LeaderElectionOptions {
   readonly etcd: Etcd3;
@@ -232,17 +233,4 @@ export class LeaderElection {
       lease.release();
     }
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

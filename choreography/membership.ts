@@ -9,6 +9,7 @@ import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import { hash32 } from './hash.ts';
 import type { Names } from './subjects.ts';
+import { sleep } from './sleep.ts';
 
 export interface MembershipOptions {
   readonly etcd: Etcd3;
@@ -105,17 +106,4 @@ export function rendezvousOwner(key: string, members: readonly string[]): string
     }
   }
   return best;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

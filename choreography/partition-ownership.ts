@@ -29,6 +29,7 @@ import type { Logger } from 'pino';
 import type { Leadership } from './leader-election.ts';
 import { rendezvousOwner } from './membership.ts';
 import type { Names } from './subjects.ts';
+import { sleep } from './sleep.ts';
 
 export interface PartitionOwnershipOptions {
   readonly etcd: Etcd3;
@@ -243,17 +244,4 @@ export class PartitionOwnership {
   #loseAll(reason: string): void {
     for (const p of [...this.#owned.keys()]) this.#lose(p, reason);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -24,6 +24,7 @@ import { listAgents, openRegistry } from '../agents/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
 import { registerNab } from './nab.ts';
 import { registerScenario } from './scenario.ts';
+import { table } from './table.ts';
 
 const say: StackLog = {
   info: (msg: string) => process.stderr.write(`${msg}\n`),
@@ -32,18 +33,6 @@ const say: StackLog = {
 
 function config(): Config {
   return loadConfig();
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 async function printStack(c: Config): Promise<void> {

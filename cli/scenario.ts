@@ -12,7 +12,8 @@ import type { Command } from 'commander';
 import { loadConfig, repoRoot } from '../config/index.ts';
 import { readScenario, ScenarioError } from '../fleet/index.ts';
 import type { Scenario } from '../fleet/index.ts';
-import { formatTable, runScenario } from '../runner/index.ts';
+import { reportRows, runScenario } from '../runner/index.ts';
+import { table } from './table.ts';
 import type { ScenarioReport } from '../runner/index.ts';
 
 interface RunFlags {
@@ -48,7 +49,7 @@ async function scenariosOf(file: string | undefined, all: string | undefined): P
 }
 
 /** Runs the scenarios one after another, prints the report (one) or the table (several), sets the exit code. */
-async function runAll(scenarios: readonly Scenario[], flags: RunFlags, table: boolean): Promise<void> {
+async function runAll(scenarios: readonly Scenario[], flags: RunFlags, asTable: boolean): Promise<void> {
   let warmupS: number;
   try {
     warmupS = nonNegative('--warmup-s', flags.warmupS, 30);
@@ -76,9 +77,9 @@ async function runAll(scenarios: readonly Scenario[], flags: RunFlags, table: bo
     reports.push(report);
     say(`${s.name}: ${report.passed ? 'passed' : 'FAILED'}`);
   }
-  const json = JSON.stringify(table ? reports : reports[0], null, 2);
+  const json = JSON.stringify(asTable ? reports : reports[0], null, 2);
   if (flags.report !== undefined) writeFileSync(flags.report, `${json}\n`);
-  process.stdout.write(table ? `${formatTable(reports)}\n` : `${json}\n`);
+  process.stdout.write(asTable ? `${table(reportRows(reports))}\n` : `${json}\n`);
   process.exitCode = reports.every((r) => r.passed) ? 0 : 1;
 }
 

@@ -4,7 +4,7 @@
  * expectations. `sentinel scenario run` is its command-line face.
  */
 export { RunObserver } from './observer.ts';
-export { buildReport, formatTable } from './report.ts';
+export { buildReport, reportRows } from './report.ts';
 export { runScenario } from './run.ts';
 
 export type { Observed } from './observer.ts';

@@ -198,9 +198,9 @@ export function buildReport(
   };
 }
 
-/** One line per report, for `scenario run --all`. */
-export function formatTable(reports: readonly ScenarioReport[]): string {
-  const rows = [
+/** One row per report (the first row is the header), for `scenario run --all`. */
+export function reportRows(reports: readonly ScenarioReport[]): string[][] {
+  return [
     ['SCENARIO', 'RESULT', 'INCIDENTS', 'DETECTED AFTER', 'SUSPECTS'],
     ...reports.map((r) => [
       r.name,
@@ -210,13 +210,4 @@ export function formatTable(reports: readonly ScenarioReport[]): string {
       r.suspectedServices.join(', ') || '-',
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }

@@ -16,17 +16,7 @@ import { announceSource, openDiscovery, roles, startAgent, withdrawSource } from
 import type { RunningAgent } from '../../agents/index.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
-
-/** A seeded generator (mulberry32). */
-function uniform(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { uniform } from '../support/random.ts';
 
 /**
  * Targets that each misbehave in their own way, scrape after scrape, and a

@@ -21,25 +21,10 @@ import { LOG_LINES_METRIC, NEW_SHAPES_METRIC } from '../../agents/detector/log-p
 import { classify, significanceFloor } from '../../agents/detector/signal-class.ts';
 import { createEvent, eventDataSchemas } from '../../choreography/index.ts';
 import type { MetricSampleData, SentinelEvent, SignalStat } from '../../choreography/index.ts';
+import { normalFrom, uniform } from '../support/random.ts';
 
 // ---------------------------------------------------------------------------
 // Seeded randomness and builders
-
-/** A seeded uniform generator (mulberry32), so every run sees the same series. */
-function uniform(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal draws (Box-Muller) from a seeded generator. */
-function normal(u: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(u() + 1e-12)) * Math.cos(2 * Math.PI * u());
-}
 
 /** A word of letters g-z only, distinct per `i`: never masked as a number or hex. */
 function word(i: number): string {
@@ -154,7 +139,7 @@ class Replica {
 
   constructor(seed: number) {
     this.#u = uniform(seed);
-    this.#z = normal(this.#u);
+    this.#z = normalFrom(this.#u);
   }
 
   /**
@@ -494,7 +479,7 @@ function feed(
 }
 
 function noisy(seed: number, count: number, level: number, sd: number): number[] {
-  const z = normal(uniform(seed));
+  const z = normalFrom(uniform(seed));
   return Array.from({ length: count }, () => level + sd * z());
 }
 

@@ -23,24 +23,13 @@ import {
   scoreNab,
   SeriesDetector,
 } from '../../agents/detector/index.ts';
+import { normalFrom, uniform } from '../support/random.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 
-/** A seeded uniform generator (mulberry32), so every run sees the same series. */
-function uniform(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Standard normal draws (Box-Muller) from a seeded generator. */
 function normal(seed: number): () => number {
-  const u = uniform(seed);
-  return () => Math.sqrt(-2 * Math.log(u() + 1e-12)) * Math.cos(2 * Math.PI * u());
+  return normalFrom(uniform(seed));
 }
 
 function scores(values: readonly number[]): number[] {
