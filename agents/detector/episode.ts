@@ -20,8 +20,9 @@
  * trend stands out. The band is the widest of `bandSigmas` robust standard
  * deviations of the residuals, the largest residual the baseline itself
  * showed (a count that was 0 or 1 is not out at 1), `minRelativeChange` of
- * the baseline and `floor` in the series' own unit: an unusual change nobody
- * could notice is not reported.
+ * the baseline, `floor` in the series' own unit, and two for a series of
+ * whole numbers (a count of connections, of queued requests: one or two more
+ * is its own noise): an unusual change nobody could notice is not reported.
  *
  * During an episode the level at its start is frozen and nothing is learned:
  * an anomaly must not become the normal its recovery is judged against. It
@@ -58,6 +59,12 @@ export interface EpisodeOptions {
   readonly minRelativeChange?: number;
   /** Smallest change from the baseline worth reporting, in the series' unit. @default 0 */
   readonly floor?: number;
+  /**
+   * The series is a gauge: when its baseline holds only whole numbers it is a
+   * count of things, and a change of one or two is its own noise. (Not for
+   * rates: an error rate that was zero is all whole numbers too.) @default false
+   */
+  readonly gauge?: boolean;
   /** Most reports of one episode (its opening included). @default 4 */
   readonly maxReports?: number;
   /** Samples between two fits of the baseline. @default 10 */
@@ -124,7 +131,12 @@ interface Fit {
   readonly sigma: number;
   /** The largest residual: what the baseline itself already did. */
   readonly widest: number;
+  /** Every value of the baseline was a whole number: a count of things. */
+  readonly counts: boolean;
 }
+
+/** How far a count must move to matter: one or two more requests in flight is the count's own noise. */
+const COUNT_FLOOR = 2;
 
 export class SignalEpisodes implements EpisodeTracker {
   readonly #o: Required<Omit<EpisodeOptions, 'detector'>>;
@@ -154,6 +166,7 @@ export class SignalEpisodes implements EpisodeTracker {
       bandSigmas: 4,
       minRelativeChange: 0.25,
       floor: 0,
+      gauge: false,
       maxReports: 4,
       refitEvery: 10,
       ...options,
@@ -272,6 +285,7 @@ export class SignalEpisodes implements EpisodeTracker {
       fit.widest,
       this.#o.minRelativeChange * Math.abs(expected),
       this.#o.floor,
+      this.#o.gauge && fit.counts ? COUNT_FLOOR : 0,
       1e-9,
     );
   }
@@ -359,7 +373,9 @@ function lineThrough(ys: Float64Array, work: Float64Array, firstRow: number, slo
     work[k] = r;
     if (r > widest) widest = r;
   }
-  return { intercept, slope, sigma: 1.4826 * median(work, n), widest };
+  let counts = true;
+  for (let k = 0; k < n && counts; k++) counts = Number.isInteger(ys[k]);
+  return { intercept, slope, sigma: 1.4826 * median(work, n), widest, counts };
 }
 
 /** The median of the first `n` numbers of `xs`, which it reorders (quickselect, no allocation). */

@@ -107,7 +107,11 @@ export class TelemetryDetector {
         ep =
           s.name === NEW_SHAPES_METRIC
             ? new NoveltyEpisodes()
-            : new SignalEpisodes({ floor: significanceFloor(s.name), ...this.#o.episodes });
+            : new SignalEpisodes({
+                floor: significanceFloor(s.name),
+                gauge: s.stat === 'value',
+                ...this.#o.episodes,
+              });
         t.episodes.set(s.key, ep);
         if (s.zerosBefore) ep.prime(0, s.zerosBefore);
       }

@@ -595,6 +595,16 @@ describe('detector live - anomaly episodes', () => {
     assert.equal(feed(unfloored, slower, 1000)[0]?.change.type, 'opened');
   });
 
+  test('episodes - a gauge counting things (connections in use) that was 0 is not out at 1 or 2, and is at 8', () => {
+    const gauge = () => new SignalEpisodes({ gauge: true });
+    const zeros = Array.from({ length: 80 }, () => 0);
+    assert.deepEqual(feed(gauge(), [...zeros, 1, 1, 2, 1, 2, 2, 1, 1]), []);
+    const exhausted = feed(gauge(), [...zeros, 8, 8, 8, 8, 8]);
+    assert.equal(exhausted.length, 1);
+    // The same numbers as a rate (not a gauge) open at once: an error rate that was zero is news at 1/s.
+    assert.equal(feed(new SignalEpisodes(), [...zeros, 1, 1, 2, 1, 2]).length, 1);
+  });
+
   test('episodes - primed with zeros, a jump from zero opens within persistK samples', () => {
     const primed = new SignalEpisodes();
     primed.prime(0, 100);
