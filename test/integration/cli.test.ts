@@ -52,6 +52,7 @@ describe('sentinel CLI', () => {
       );
       assert.deepEqual(agents.map((a) => `${a.role}:${a.status}`).sort(), [
         'collector:active',
+        'collector:active',
         'correlator:leader',
         'correlator:standby',
         'detector:active',
