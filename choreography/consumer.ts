@@ -40,7 +40,7 @@ import type { SentinelEvent } from './envelope.ts';
 import { EventValidationError, NonRetryableError } from './errors.ts';
 import type { StreamKind } from './event-types.ts';
 import { checkFence } from './fencing.ts';
-import { pruneProcessed } from './idempotency.ts';
+import { pruneProcessed, wasProcessed } from './idempotency.ts';
 import { inTransaction, quoteSchema } from './migrations.ts';
 import { eventsHandled, fenceRefusalsTotal, handleLatency } from './metrics.ts';
 import { Publisher } from './publisher.ts';
@@ -98,6 +98,32 @@ export interface HandlerContext {
 }
 
 export type EventHandler = (event: SentinelEvent, ctx: HandlerContext) => Promise<void>;
+
+/** What the slow half of a {@link WorkHandler} gets. */
+export interface WorkContext {
+  readonly deliveryCount: number;
+  readonly log: Logger;
+  /** Aborted when the consumer stops (shutdown, lost leadership): give up and let the event be redelivered. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * A handler whose work is too slow to hold a transaction open for (a model
+ * call, an action and the verification after it). `perform` runs first,
+ * outside any transaction, while the consumer keeps telling the server it is
+ * still working on the message; `commit` then runs in the claim's
+ * transaction with what `perform` returned, and what it publishes goes out
+ * through the outbox like any handler's. An event already committed is
+ * acknowledged without running either half. One whose `perform` was cut short
+ * (a crash, a stop, lost leadership) runs `perform` again on redelivery, so
+ * the side effects of `perform` must be idempotent by the event: keyed by its
+ * id at the system they touch, or resumed from a checkpoint.
+ */
+export interface WorkHandler<R = unknown> {
+  readonly kind: 'work';
+  perform(event: SentinelEvent, ctx: WorkContext): Promise<R>;
+  commit(event: SentinelEvent, result: R, ctx: HandlerContext): Promise<void>;
+}
 
 export interface ConsumerDeps {
   readonly nc: NatsConnection;
@@ -191,6 +217,8 @@ export class EventConsumer {
   readonly spec: ConsumerSpec;
   readonly #deps: ConsumerDeps;
   readonly #handler: EventHandler;
+  readonly #work: WorkHandler | undefined;
+  readonly #aborter = new AbortController();
   readonly #log: Logger;
   #messages: ConsumerMessages | undefined;
   #advisories: Subscription | undefined;
@@ -204,10 +232,15 @@ export class EventConsumer {
   #consumer: Consumer | undefined;
   #relay: NodeJS.Timeout | undefined;
 
-  constructor(deps: ConsumerDeps, spec: ConsumerSpec, handler: EventHandler) {
+  constructor(deps: ConsumerDeps, spec: ConsumerSpec, handler: EventHandler | WorkHandler) {
     this.#deps = deps;
     this.spec = spec;
-    this.#handler = handler;
+    if (typeof handler === 'function') {
+      this.#handler = handler;
+    } else {
+      this.#work = handler;
+      this.#handler = () => Promise.reject(new Error('a work handler commits through #performAndCommit'));
+    }
     this.#log = deps.log.child({ consumer: spec.durable });
   }
 
@@ -268,6 +301,7 @@ export class EventConsumer {
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#aborter.abort();
     clearInterval(this.#relay);
     this.#wake?.();
     this.#space?.();
@@ -332,6 +366,10 @@ export class EventConsumer {
       }
     }
     if (deliveries.length === 0) return;
+    if (this.#work) {
+      for (const d of deliveries) await this.#performAndCommit(this.#work, d);
+      return;
+    }
     if (deliveries.length > 1) {
       try {
         const outcomes = await this.#handleInTransaction(deliveries);
@@ -354,7 +392,49 @@ export class EventConsumer {
     }
   }
 
-  async #handleInTransaction(deliveries: readonly Delivery[]): Promise<ConsumerOutcome[]> {
+  /** One event through a work handler: the slow half outside the transaction, then the commit. */
+  async #performAndCommit(work: WorkHandler, d: Delivery): Promise<void> {
+    const event = d.event as SentinelEvent;
+    const { pool, schema } = this.#deps;
+    if (await wasProcessed(pool, schema, this.spec.durable, event.id)) {
+      this.#settle([d], ['duplicate']);
+      return;
+    }
+    const log = this.#log.child({ eventId: event.id, incident: event.correlationid });
+    const ackWait = this.spec.ackWaitMs ?? defaults.ackWaitMs;
+    const keepAlive = setInterval(() => d.msg.working(), Math.max(100, Math.floor(ackWait / 3)));
+    let result: unknown;
+    try {
+      result = await work.perform(event, {
+        deliveryCount: d.msg.info.deliveryCount,
+        log,
+        signal: this.#aborter.signal,
+      });
+    } catch (err) {
+      clearInterval(keepAlive);
+      if (this.#stopping) {
+        // Cut short by the stop: another replica (or this one, later) does it again.
+        d.msg.nak();
+        return;
+      }
+      await this.#failed(d, err);
+      return;
+    }
+    try {
+      const outcomes = await this.#handleInTransaction([d], (e, ctx) => work.commit(e, result, ctx));
+      this.#settle([d], outcomes);
+    } catch (err) {
+      if (!(err instanceof HandlerFailure)) throw err;
+      await this.#failed(d, err.cause);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  async #handleInTransaction(
+    deliveries: readonly Delivery[],
+    handler: EventHandler = this.#handler,
+  ): Promise<ConsumerOutcome[]> {
     const { pool, schema } = this.#deps;
     const s = quoteSchema(schema);
     const { outcomes, outbox } = await inTransaction(pool, async (tx) => {
@@ -400,7 +480,7 @@ export class EventConsumer {
           traceparent: event.traceparent,
         });
         try {
-          await this.#handler(event, {
+          await handler(event, {
             tx,
             publish: (e) => outbox.push(e),
             deliveryCount: d.msg.info.deliveryCount,

@@ -25,6 +25,7 @@ export const FaultKind = z.enum([
   'traffic_surge',
   'log_injection',
 ]);
+export type FaultKind = z.infer<typeof FaultKind>;
 export const ActionName = z.enum([
   'restart',
   'rollback',
@@ -34,7 +35,9 @@ export const ActionName = z.enum([
   'raise_pool',
   'escalate',
 ]);
+export type ActionName = z.infer<typeof ActionName>;
 export const RiskTier = z.enum(['low', 'medium', 'high', 'critical']);
+export type RiskTier = z.infer<typeof RiskTier>;
 export const Severity = z.enum(['info', 'warning', 'critical']);
 
 const Labels = z.record(z.string().max(128), z.string().max(1024));

@@ -65,6 +65,7 @@ export { PartitionOwnership } from './partition-ownership.ts';
 export { deadLetters, eventsHandled, fenceRefusalsTotal, handleLatency, registry } from './metrics.ts';
 export { choreographyMigrations, inTransaction, migrate, quoteSchema } from './migrations.ts';
 export { Publisher } from './publisher.ts';
+export { readEvents } from './read-events.ts';
 export { defaultStreamSettings, ensureStreams, streamConfigs, streamSettings } from './streams.ts';
 export { names, partitionOf } from './subjects.ts';
 export { replayTelemetry, TelemetryConsumer } from './telemetry-consumer.ts';
@@ -83,6 +84,8 @@ export type {
   ConsumerSpec,
   EventHandler,
   HandlerContext,
+  WorkContext,
+  WorkHandler,
 } from './consumer.ts';
 export type { DeadLetter, DeadLetterInput } from './dead-letter.ts';
 export type { AgentIdentity, CreateEventOptions, SentinelEvent } from './envelope.ts';
@@ -100,6 +103,7 @@ export type { MembershipOptions } from './membership.ts';
 export type { Migration } from './migrations.ts';
 export type { PartitionListener, PartitionOwnershipOptions } from './partition-ownership.ts';
 export type { PublishResult, PublisherOptions } from './publisher.ts';
+export type { ReadEventsOptions } from './read-events.ts';
 export type { StreamSettings } from './streams.ts';
 export type { Names } from './subjects.ts';
 export type { ReplayOptions, TelemetryConsumerSpec, TelemetryHandler } from './telemetry-consumer.ts';

@@ -10,6 +10,11 @@
  *   (the collector scrapes, the detector owns telemetry partitions). The
  *   runtime hands it the process's connections and it runs its own loops;
  *   the runtime still registers it, serves its health and stops it.
+ * - a work agent: a role that consumes domain events like a machine agent
+ *   but whose work is slow I/O (a model call, an action and its
+ *   verification). Its handler does the work outside any transaction and
+ *   commits what it publishes with the event's claim (see `WorkHandler`);
+ *   a singleton's handler runs only while it leads, under its fence.
  */
 import type { AnyEventObject, AnyStateMachine } from 'xstate';
 import type { Etcd3 } from 'etcd3';
@@ -20,9 +25,11 @@ import type {
   AgentIdentity,
   Bus,
   EventType,
+  Leadership,
   Publisher,
   SentinelEvent,
   StreamKind,
+  WorkHandler,
 } from '../../choreography/index.ts';
 
 /**
@@ -103,4 +110,27 @@ export interface ServiceAgentDefinition {
   start(context: AgentContext): Promise<AgentService>;
 }
 
-export type AgentDefinition = MachineAgentDefinition | ServiceAgentDefinition;
+/** What the runtime hands a work agent: the connections, and the leadership it acts under (singletons). */
+export interface WorkAgentContext extends AgentContext {
+  /** The leadership held right now; undefined for a competing role or a standby. */
+  leadership(): Leadership | undefined;
+}
+
+/** A work agent's handler for its subscriptions, and how to let go of what it holds. */
+export interface WorkAgent {
+  readonly handler: WorkHandler;
+  /** What `/healthz` adds about the role's own work. */
+  details?(): Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+export interface WorkAgentDefinition {
+  readonly kind: 'work';
+  readonly role: string;
+  readonly mode: Exclude<AgentMode, 'sharded'>;
+  readonly description: string;
+  readonly subscriptions: readonly AgentSubscription[];
+  create(context: WorkAgentContext): Promise<WorkAgent>;
+}
+
+export type AgentDefinition = MachineAgentDefinition | ServiceAgentDefinition | WorkAgentDefinition;

@@ -30,9 +30,17 @@ import {
   streamSettings,
   writeOutbox,
 } from '../../choreography/index.ts';
-import type { AgentIdentity, Bus, Etcd3, Leadership, SentinelEvent } from '../../choreography/index.ts';
+import type {
+  AgentIdentity,
+  Bus,
+  Etcd3,
+  EventHandler,
+  Leadership,
+  SentinelEvent,
+  WorkHandler,
+} from '../../choreography/index.ts';
 import { createActorHandler, tickActors } from './actor-handler.ts';
-import type { AgentDefinition, AgentService, MachineAgentDefinition } from './agent-definition.ts';
+import type { AgentDefinition, AgentService, MachineAgentDefinition, WorkAgent } from './agent-definition.ts';
 import { startHealthServer } from './health-server.ts';
 import type { HealthServer } from './health-server.ts';
 import { HEARTBEAT_MS, openRegistry, putHeartbeat, removeHeartbeat } from './registry.ts';
@@ -93,6 +101,7 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
   let etcd: Etcd3 | undefined;
   let consumers: EventConsumer[] = [];
   let service: AgentService | undefined;
+  let work: WorkAgent | undefined;
   let transition = Promise.resolve();
 
   if (def.kind === 'service') {
@@ -108,31 +117,53 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
     });
     status = 'active';
   } else {
-    const machineDef: MachineAgentDefinition = def;
-    const actorOptions = { definition: machineDef, identity, schema, leadership: () => election?.current() };
-    const handler = createActorHandler(actorOptions);
-    // Ticks (time passing) go to every live actor while this replica leads.
-    const tickConsumer = `${def.role}-ticks`;
+    let handler: EventHandler | WorkHandler;
+    let ticker: NodeJS.Timeout | undefined;
     let ticking: Promise<void> | undefined;
-    const runTick = async () => {
-      if (!election?.current()) return;
-      const out: SentinelEvent[] = [];
-      await inTransaction(pool, async (tx) => {
-        await tickActors(actorOptions, tx, Date.now(), (e) => out.push(e));
-        await writeOutbox(tx, schema, tickConsumer, out);
+    if (def.kind === 'work') {
+      etcd = connectEtcd(config.etcdUrl);
+      work = await def.create({
+        config,
+        identity,
+        log,
+        bus,
+        publisher: new Publisher(bus.js, bus.names),
+        pool,
+        etcd,
+        leadership: () => election?.current(),
       });
-      if (out.length > 0) await drainOutbox(deps, tickConsumer, 0);
-    };
-    const ticker =
-      machineDef.tick && def.mode === 'singleton'
-        ? setInterval(() => {
-            ticking ??= runTick()
-              .catch((err: unknown) => log.warn({ err }, 'tick failed'))
-              .finally(() => (ticking = undefined));
-          }, machineDef.tick.everyMs)
-        : undefined;
+      handler = work.handler;
+    } else {
+      const machineDef: MachineAgentDefinition = def;
+      const actorOptions = {
+        definition: machineDef,
+        identity,
+        schema,
+        leadership: () => election?.current(),
+      };
+      handler = createActorHandler(actorOptions);
+      // Ticks (time passing) go to every live actor while this replica leads.
+      const tickConsumer = `${def.role}-ticks`;
+      const runTick = async () => {
+        if (!election?.current()) return;
+        const out: SentinelEvent[] = [];
+        await inTransaction(pool, async (tx) => {
+          await tickActors(actorOptions, tx, Date.now(), (e) => out.push(e));
+          await writeOutbox(tx, schema, tickConsumer, out);
+        });
+        if (out.length > 0) await drainOutbox(deps, tickConsumer, 0);
+      };
+      ticker =
+        machineDef.tick && def.mode === 'singleton'
+          ? setInterval(() => {
+              ticking ??= runTick()
+                .catch((err: unknown) => log.warn({ err }, 'tick failed'))
+                .finally(() => (ticking = undefined));
+            }, machineDef.tick.everyMs)
+          : undefined;
+    }
     const startConsumers = async () => {
-      const started = machineDef.subscriptions.map(
+      const started = def.subscriptions.map(
         (sub) =>
           new EventConsumer(
             deps,
@@ -168,7 +199,7 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
     };
 
     if (def.mode === 'singleton') {
-      etcd = connectEtcd(config.etcdUrl);
+      etcd ??= connectEtcd(config.etcdUrl);
       election = new LeaderElection({
         etcd,
         names: bus.names,
@@ -207,6 +238,7 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
     fence: election?.current()?.fence ?? null,
     pid: process.pid,
     ...(service?.details() ?? {}),
+    ...(work?.details?.() ?? {}),
   }));
 
   const beat = async () => {
@@ -245,6 +277,7 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
         clearInterval(heartbeats);
         await stopMachine();
         await service?.stop();
+        await work?.stop();
         await removeHeartbeat(registry, def.role, instance).catch(() => undefined);
         await health.close();
         await bus.close().catch(() => undefined);
