@@ -74,7 +74,7 @@ describe('work handlers against the real NATS and PostgreSQL', () => {
         ackWaitMs: 1000,
         deliverNewOnly: true,
       },
-      handler as WorkHandler,
+      handler,
     );
     await c.start();
     try {
