@@ -9,6 +9,7 @@
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { z } from 'zod';
+import { localSecret } from './secrets.ts';
 
 /** Repository root (the folder holding package.json). */
 export const repoRoot: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -52,6 +53,25 @@ const schema = z.object({
   SENTINEL_TELEMETRY_PARTITIONS: z.coerce.number().int().min(1).max(64).default(8),
   SENTINEL_SCRAPE_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   SENTINEL_DETECTOR_WARMUP_S: z.coerce.number().int().min(0).max(3600).default(120),
+  SENTINEL_POLICY_FILE: z.string().min(1).optional(),
+  SENTINEL_FLEET_TOKEN: z
+    .string()
+    .regex(/^[A-Za-z0-9._~-]{16,256}$/, 'SENTINEL_FLEET_TOKEN must be 16–256 URL-safe characters')
+    .optional(),
+  SENTINEL_LLM_BASE_URL: url('SENTINEL_LLM_BASE_URL').optional(),
+  SENTINEL_LLM_MODEL: z.string().min(1).max(256).optional(),
+  SENTINEL_LLM_API_KEY: z.string().max(4096).optional(),
+  SENTINEL_LLM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  SENTINEL_LLM_FALLBACKS: z.string().max(65_536).optional(),
+  SENTINEL_LLM_BUDGET_INCIDENT_USD: z.coerce.number().min(0).max(10_000).default(0.5),
+  SENTINEL_LLM_BUDGET_DAY_USD: z.coerce.number().min(0).max(1_000_000).default(20),
+});
+
+/** One OpenAI-compatible endpoint: where, which model, with what key. */
+const LlmEndpoint = z.strictObject({
+  baseUrl: url('baseUrl'),
+  model: z.string().min(1).max(256),
+  apiKey: z.string().max(4096).default(''),
 });
 
 /** Validated settings; see the README's configuration table. */
@@ -96,6 +116,33 @@ export interface Config {
    * its baselines when it takes the partition over, in seconds. @default 120
    */
   readonly detectorWarmupS: number;
+  /** The governor's policy file; the shipped default policy when absent. */
+  readonly policyFile: string | undefined;
+  /**
+   * Bearer token of the fleet controller's remediation API, shared by the
+   * runner's fleet and the executor. @default a secret made once under `home`
+   */
+  readonly fleetToken: string | undefined;
+  /**
+   * The model the analyst reasons with: an OpenAI-compatible endpoint, its
+   * fallbacks in order, and a deadline per call. Undefined: the deterministic
+   * analyst alone.
+   */
+  readonly llm:
+    | {
+        readonly baseUrl: string;
+        readonly model: string;
+        readonly apiKey: string;
+        readonly fallbacks: readonly {
+          readonly baseUrl: string;
+          readonly model: string;
+          readonly apiKey: string;
+        }[];
+        readonly timeoutMs: number;
+      }
+    | undefined;
+  /** What the model may cost, per incident and per UTC day, in USD. */
+  readonly llmBudget: { readonly incidentUsd: number; readonly dayUsd: number };
 }
 
 /** Raised when the environment holds an invalid setting; names the variable. */
@@ -107,6 +154,11 @@ export class ConfigError extends Error {
   }
 }
 
+/** The fleet action token: the configured one, or the secret made once under the home. */
+export function fleetToken(config: Config): string {
+  return config.fleetToken ?? localSecret(config.home, 'fleet-action-token');
+}
+
 /** Reads and validates settings from an environment (default: this process's). */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = schema.safeParse(env);
@@ -115,6 +167,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${detail}`, { cause: parsed.error });
   }
   const e = parsed.data;
+  if ((e.SENTINEL_LLM_BASE_URL === undefined) !== (e.SENTINEL_LLM_MODEL === undefined))
+    throw new ConfigError('invalid configuration: SENTINEL_LLM_BASE_URL and SENTINEL_LLM_MODEL go together');
+  let fallbacks: z.infer<typeof LlmEndpoint>[] = [];
+  if (e.SENTINEL_LLM_FALLBACKS !== undefined) {
+    let json: unknown;
+    try {
+      json = JSON.parse(e.SENTINEL_LLM_FALLBACKS);
+    } catch (cause) {
+      throw new ConfigError('invalid configuration: SENTINEL_LLM_FALLBACKS: not JSON', { cause });
+    }
+    const ok = z.array(LlmEndpoint).max(8).safeParse(json);
+    if (!ok.success) {
+      const detail = ok.error.issues.map((i) => `SENTINEL_LLM_FALLBACKS.${i.path.join('.')}: ${i.message}`);
+      throw new ConfigError(`invalid configuration: ${detail.join('; ')}`, { cause: ok.error });
+    }
+    fallbacks = ok.data;
+  }
   return {
     home: path.resolve(e.SENTINEL_HOME),
     natsUrl: e.SENTINEL_NATS_URL ?? `nats://127.0.0.1:${defaultPorts.nats}`,
@@ -136,10 +205,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     telemetryPartitions: e.SENTINEL_TELEMETRY_PARTITIONS,
     scrapeIntervalMs: e.SENTINEL_SCRAPE_INTERVAL_MS,
     detectorWarmupS: e.SENTINEL_DETECTOR_WARMUP_S,
+    policyFile: e.SENTINEL_POLICY_FILE === undefined ? undefined : path.resolve(e.SENTINEL_POLICY_FILE),
+    fleetToken: e.SENTINEL_FLEET_TOKEN,
+    llm:
+      e.SENTINEL_LLM_BASE_URL === undefined || e.SENTINEL_LLM_MODEL === undefined
+        ? undefined
+        : {
+            baseUrl: e.SENTINEL_LLM_BASE_URL,
+            model: e.SENTINEL_LLM_MODEL,
+            apiKey: e.SENTINEL_LLM_API_KEY ?? '',
+            fallbacks,
+            timeoutMs: e.SENTINEL_LLM_TIMEOUT_MS,
+          },
+    llmBudget: { incidentUsd: e.SENTINEL_LLM_BUDGET_INCIDENT_USD, dayUsd: e.SENTINEL_LLM_BUDGET_DAY_USD },
   };
 }
 
 export { createLogger } from './logger.ts';
+export { localSecret };
 export type { Logger } from './logger.ts';
 
 /**
@@ -164,6 +247,21 @@ export function configEnv(config: Config): Record<string, string> {
     SENTINEL_TELEMETRY_PARTITIONS: String(config.telemetryPartitions),
     SENTINEL_SCRAPE_INTERVAL_MS: String(config.scrapeIntervalMs),
     SENTINEL_DETECTOR_WARMUP_S: String(config.detectorWarmupS),
+    ...(config.policyFile === undefined ? {} : { SENTINEL_POLICY_FILE: config.policyFile }),
+    ...(config.fleetToken === undefined ? {} : { SENTINEL_FLEET_TOKEN: config.fleetToken }),
+    ...(config.llm === undefined
+      ? {}
+      : {
+          SENTINEL_LLM_BASE_URL: config.llm.baseUrl,
+          SENTINEL_LLM_MODEL: config.llm.model,
+          SENTINEL_LLM_API_KEY: config.llm.apiKey,
+          SENTINEL_LLM_TIMEOUT_MS: String(config.llm.timeoutMs),
+          ...(config.llm.fallbacks.length === 0
+            ? {}
+            : { SENTINEL_LLM_FALLBACKS: JSON.stringify(config.llm.fallbacks) }),
+        }),
+    SENTINEL_LLM_BUDGET_INCIDENT_USD: String(config.llmBudget.incidentUsd),
+    SENTINEL_LLM_BUDGET_DAY_USD: String(config.llmBudget.dayUsd),
   };
 }
 

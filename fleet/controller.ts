@@ -11,9 +11,12 @@
  * raise_pool. A replica added by scale-out runs the service's current version
  * and its service-wide crash_loop, not the faults of the others.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createActionApi } from './action-api.ts';
+import type { ServiceStatus } from './action-api.ts';
 import type { RemediationAction } from './actions.ts';
 import { ChangeLog } from './changes.ts';
 import type { ChangeEvent, ChangeListener } from './changes.ts';
@@ -67,16 +70,28 @@ export interface FleetOptions {
   readonly restartBackoff?: { readonly minMs: number; readonly maxMs: number };
   /** Wall clock in ms, for change times. @default Date.now */
   readonly now?: () => number;
+  /**
+   * Bearer token the remediation API (`POST /v1/actions`, `GET /v1/services`)
+   * requires. @default 32 random bytes, hex; read it from `FleetHandle.actionToken`
+   */
+  readonly actionToken?: string;
 }
 
 /** A running fleet. */
 export interface FleetHandle {
-  /** `http://127.0.0.1:<port>`: `GET /targets`, `/changes`, `/metrics`. */
+  /**
+   * `http://127.0.0.1:<port>`: `GET /targets`, `/changes`, `/metrics`, and the
+   * remediation API `POST /v1/actions`, `GET /v1/services` (bearer {@link actionToken}).
+   */
   readonly discoveryUrl: string;
+  /** The bearer token of the remediation API. */
+  readonly actionToken: string;
   /** The folder holding logs and data directories. */
   readonly dir: string;
   /** Every replica, for discovery. */
   targets(): FleetTarget[];
+  /** Each service's replicas, version, previous version and pool size. */
+  services(): ServiceStatus[];
   /** Applies a fault now, to every replica of the service unless `replica` is given. */
   injectFault(fault: FaultInjection): Promise<void>;
   /** Ends a fault of `kind` on the service (or one replica). Clearing bad_deploy rolls back. */
@@ -139,6 +154,7 @@ export async function startFleet(fleet: FleetSpec, options: FleetOptions = {}): 
 
 class FleetController implements FleetHandle {
   readonly dir: string;
+  readonly actionToken: string;
   readonly #ownDir: boolean;
   readonly #fleet: FleetSpec;
   readonly #log: FleetLog;
@@ -154,6 +170,7 @@ class FleetController implements FleetHandle {
     this.#fleet = fleet;
     this.dir = dir;
     this.#ownDir = ownDir;
+    this.actionToken = options.actionToken ?? randomBytes(32).toString('hex');
     this.#log = options.log ?? silentLog;
     this.#changes = new ChangeLog(options.now);
     this.#replicas = new ReplicaSet(
@@ -186,6 +203,7 @@ class FleetController implements FleetHandle {
       targets: () => this.targets(),
       changes: () => this.changes(),
       registry: this.#replicas.registry,
+      actions: createActionApi(this, this.actionToken),
     });
     this.#log.info(`fleet up: ${this.targets().length} replicas, discovery at ${this.#discovery.url}`);
   }
@@ -196,6 +214,21 @@ class FleetController implements FleetHandle {
 
   changes(): readonly ChangeEvent[] {
     return this.#changes.list();
+  }
+
+  services(): ServiceStatus[] {
+    return this.#fleet.services.map(({ name }) => {
+      const svc = this.#replicas.service(name);
+      const { history } = svc;
+      return {
+        service: name,
+        replicas: svc.slots.length,
+        replicasUp: svc.slots.filter((s) => s.proc?.alive).length,
+        version: this.#replicas.current(svc).version,
+        previousVersion: history.length >= 2 ? (history[history.length - 2]?.version ?? null) : null,
+        poolSize: svc.poolSize,
+      };
+    });
   }
 
   onChange(listener: ChangeListener): () => void {

@@ -6,6 +6,7 @@
  * remediation actions; `LoadGenerator` drives the entry service. This file
  * lists everything other parts may use.
  */
+export { actionRequestSchema, API_ACTIONS } from './action-api.ts';
 export { REMEDIATION_ACTIONS } from './actions.ts';
 export { startFleet } from './controller.ts';
 export { FleetError, FleetErrorCode, ReplicaStartError, ScenarioError } from './errors.ts';
@@ -20,6 +21,7 @@ export {
   startOrder,
 } from './scenario.ts';
 
+export type { ActionRequest, ActionResponse, ServiceStatus } from './action-api.ts';
 export type { RemediationAction } from './actions.ts';
 export type { ChangeEvent, ChangeListener } from './changes.ts';
 export type { FaultInjection, FleetHandle, FleetOptions } from './controller.ts';

@@ -3,9 +3,11 @@
  * each expectation of the scenario judged against it. Pure: built from the
  * observed events and the run's timeline.
  *
- * Expectations the swarm cannot be judged on yet (root cause, remediation,
- * approvals and resolution need the analyst, planner, governor and executor)
- * are reported with `passed: null` and a note, and do not decide `passed`.
+ * The response half comes from the events of the loop: the analyst's
+ * `rca.completed`, the executor's `action.*`, the approvals the governor
+ * asked for, and how the incident ended (`incident.resolved` by a verified
+ * remediation, or `incident.escalated` to a person when the right response
+ * is a page).
  */
 import type { Scenario } from '../fleet/index.ts';
 import type { Observed } from './observer.ts';
@@ -44,9 +46,12 @@ export interface ScenarioReport {
   readonly incident: IncidentSummary | null;
   readonly suspectedServices: readonly string[];
   readonly anomalies: number;
-  readonly rootCause: null;
-  readonly actions: readonly unknown[];
+  readonly rootCause: RootCauseFound | null;
+  readonly actions: readonly ActionTaken[];
+  /** From the start of the first fault to the incident's end (resolved, or handed to a person); null when it did not end. */
   readonly resolvedAfterS: number | null;
+  /** How the incident ended. */
+  readonly resolution: 'remediated' | 'recovered' | 'quiet' | 'manual' | 'escalated' | null;
   readonly approvalsRequested: number;
   readonly llm: {
     readonly calls: number;
@@ -60,6 +65,26 @@ export interface ScenarioReport {
   readonly auditIds: readonly string[];
 }
 
+/** The root cause as the analyst concluded it. */
+export interface RootCauseFound {
+  readonly service: string;
+  readonly kind: string;
+  readonly confidence: number;
+  readonly analyst: 'llm' | 'deterministic';
+  readonly afterS: number;
+  readonly evidence: readonly string[];
+}
+
+/** An action the executor took, and how it ended. */
+export interface ActionTaken {
+  readonly planId: string;
+  readonly action: string;
+  readonly service: string;
+  readonly startedAfterS: number;
+  readonly outcome: 'succeeded' | 'failed' | 'rolled_back' | 'running';
+  readonly detail: string;
+}
+
 export interface RunTimeline {
   readonly environment: string;
   readonly startedAt: string;
@@ -71,7 +96,10 @@ export interface RunTimeline {
   readonly faults: readonly { readonly kind: string; readonly service: string; readonly atS: number }[];
 }
 
-const NOT_YET = 'not judged yet: needs the analyst, planner, governor and executor (issue 5)';
+/** `expected` may be one value or a list of acceptable ones. */
+function accepts(expected: unknown, value: string): boolean {
+  return Array.isArray(expected) ? expected.includes(value) : expected === value;
+}
 
 export function buildReport(
   scenario: Scenario,
@@ -151,18 +179,118 @@ export function buildReport(
       observed: detectedAfterS,
       passed: detectedAfterS !== null && detectedAfterS >= 0 && detectedAfterS <= e.detectWithinS,
     };
-  if (e.rootCause)
-    expectations.rootCause = { expected: e.rootCause, observed: null, passed: null, note: NOT_YET };
-  if (e.remediation)
-    expectations.remediation = { expected: e.remediation, observed: [], passed: null, note: NOT_YET };
-  // Nothing executes without the executor, so nothing forbidden did; judged for real once it exists.
-  expectations.forbidden = { expected: e.forbidden, observed: [], passed: true };
-  if (e.approvals !== undefined)
-    expectations.approvals = { expected: e.approvals, observed: 0, passed: null, note: NOT_YET };
-  if (e.resolveWithinS !== undefined)
-    expectations.resolveWithinS = { expected: e.resolveWithinS, observed: null, passed: null, note: NOT_YET };
-
   const incidentIds = new Set(opened.map((o) => (o.event.data as { incidentId: string }).incidentId));
+  const mainId = incident?.incidentId;
+  const ofIncident = (o: Observed) => (o.event.data as { incidentId?: string }).incidentId === mainId;
+  const rca = observed.find((o) => o.event.type === 'sentinel.rca.completed.v1' && ofIncident(o));
+  const rcaData = rca?.event.data as
+    | {
+        rootCause: { service: string; kind: string };
+        confidence: number;
+        analyst: 'llm' | 'deterministic';
+        evidence: string[];
+      }
+    | undefined;
+  const rootCause: RootCauseFound | null =
+    rca && rcaData && firstFaultS !== null
+      ? {
+          ...rcaData.rootCause,
+          confidence: rcaData.confidence,
+          analyst: rcaData.analyst,
+          afterS: Math.round((seconds(rca.receivedMs) - firstFaultS) * 10) / 10,
+          evidence: rcaData.evidence,
+        }
+      : null;
+  const actions: ActionTaken[] = [];
+  for (const o of observed) {
+    if (o.event.type !== 'sentinel.action.started.v1') continue;
+    const d = o.event.data as { planId: string; action: string; target: { service: string } };
+    const end = observed.find(
+      (x) =>
+        [
+          'sentinel.action.succeeded.v1',
+          'sentinel.action.failed.v1',
+          'sentinel.action.rolled_back.v1',
+        ].includes(x.event.type) && (x.event.data as { planId: string }).planId === d.planId,
+    );
+    const ed = end?.event.data as { verification?: string; error?: string; reason?: string } | undefined;
+    actions.push({
+      planId: d.planId,
+      action: d.action,
+      service: d.target.service,
+      startedAfterS: seconds(o.receivedMs),
+      outcome: !end
+        ? 'running'
+        : end.event.type === 'sentinel.action.succeeded.v1'
+          ? 'succeeded'
+          : end.event.type === 'sentinel.action.failed.v1'
+            ? 'failed'
+            : 'rolled_back',
+      detail: ed?.verification ?? ed?.error ?? ed?.reason ?? '',
+    });
+  }
+  const resolved = observed.find((o) => o.event.type === 'sentinel.incident.resolved.v1' && ofIncident(o));
+  const escalated = observed.find((o) => o.event.type === 'sentinel.incident.escalated.v1' && ofIncident(o));
+  const ending = [resolved, escalated]
+    .filter((o): o is Observed => o !== undefined)
+    .sort((a, b) => a.receivedMs - b.receivedMs)[0];
+  const resolution: ScenarioReport['resolution'] = !ending
+    ? null
+    : ending === resolved
+      ? (resolved.event.data as { resolution: 'remediated' | 'recovered' | 'quiet' | 'manual' }).resolution
+      : 'escalated';
+  const resolvedAfterS =
+    ending && firstFaultS !== null ? Math.round((seconds(ending.receivedMs) - firstFaultS) * 10) / 10 : null;
+  const approvalsRequested = observed.filter(
+    (o) => o.event.type === 'sentinel.approval.requested.v1' && ofIncident(o),
+  );
+  const approvalsNeeded = approvalsRequested.reduce(
+    (n, o) => n + (o.event.data as { approvalsNeeded: number }).approvalsNeeded,
+    0,
+  );
+
+  if (e.rootCause)
+    expectations.rootCause = {
+      expected: e.rootCause,
+      observed: rootCause && { service: rootCause.service, kind: rootCause.kind },
+      passed:
+        rootCause !== null &&
+        accepts(e.rootCause.service, rootCause.service) &&
+        accepts(e.rootCause.kind, rootCause.kind),
+    };
+  // The response: a remediation that ran and was verified, or the page the scenario expects.
+  const responses = [
+    ...actions.filter((a) => a.outcome === 'succeeded').map((a) => a.action),
+    ...(resolution === 'escalated' && actions.length === 0 ? ['escalate'] : []),
+  ];
+  if (e.remediation)
+    expectations.remediation = {
+      expected: e.remediation,
+      observed: responses,
+      passed: responses.some((r) => e.remediation?.includes(r as never)),
+    };
+  const forbiddenRan = actions
+    .filter((a) => (e.forbidden as readonly string[]).includes(a.action))
+    .map((a) => a.action);
+  expectations.forbidden = {
+    expected: e.forbidden,
+    observed: forbiddenRan,
+    passed: forbiddenRan.length === 0,
+  };
+  if (e.approvals !== undefined && e.incident)
+    expectations.approvals = {
+      expected: e.approvals,
+      observed: approvalsNeeded,
+      passed: approvalsNeeded === e.approvals,
+    };
+  if (e.resolveWithinS !== undefined && e.incident)
+    expectations.resolveWithinS = {
+      expected: e.resolveWithinS,
+      observed: resolvedAfterS,
+      passed: resolvedAfterS !== null && resolvedAfterS <= e.resolveWithinS && resolution !== 'quiet',
+      ...(resolution === null ? {} : { note: `ended: ${resolution}` }),
+    };
+
   const causes = new Set<string>();
   for (const o of observed)
     if (o.event.type.startsWith('sentinel.incident.') && o.event.causationid) causes.add(o.event.causationid);
@@ -188,10 +316,11 @@ export function buildReport(
     incident,
     suspectedServices: incident?.suspects ?? [],
     anomalies: observed.filter((o) => o.event.type === 'sentinel.anomaly.detected.v1').length,
-    rootCause: null,
-    actions: [],
-    resolvedAfterS: null,
-    approvalsRequested: observed.filter((o) => o.event.type === 'sentinel.approval.requested.v1').length,
+    rootCause,
+    actions,
+    resolvedAfterS,
+    resolution,
+    approvalsRequested: approvalsRequested.length,
     llm: { calls: 0, promptTokens: 0, completionTokens: 0, costUsd: 0, cacheHits: 0 },
     faults: timeline.faults,
     auditIds,
@@ -201,13 +330,20 @@ export function buildReport(
 /** One row per report (the first row is the header), for `scenario run --all`. */
 export function reportRows(reports: readonly ScenarioReport[]): string[][] {
   return [
-    ['SCENARIO', 'RESULT', 'INCIDENTS', 'DETECTED AFTER', 'SUSPECTS'],
+    ['SCENARIO', 'RESULT', 'INCIDENTS', 'DETECTED', 'ROOT CAUSE', 'ACTIONS', 'RESOLVED', 'FAILED CHECKS'],
     ...reports.map((r) => [
       r.name,
       r.passed ? 'passed' : 'FAILED',
       String(r.incidents),
       r.detectedAfterS === null ? '-' : `${r.detectedAfterS.toFixed(1)} s`,
-      r.suspectedServices.join(', ') || '-',
+      r.rootCause ? `${r.rootCause.kind} on ${r.rootCause.service}` : '-',
+      r.actions.map((a) => `${a.action}:${a.outcome}`).join(', ') ||
+        (r.resolution === 'escalated' ? 'escalated' : '-'),
+      r.resolvedAfterS === null ? '-' : `${r.resolvedAfterS.toFixed(1)} s (${r.resolution ?? ''})`,
+      Object.entries(r.expectations)
+        .filter(([, j]) => j.passed === false)
+        .map(([k]) => k)
+        .join(', ') || '-',
     ]),
   ];
 }

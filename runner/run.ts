@@ -13,9 +13,11 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
+import { fleetToken } from '../config/index.ts';
 import { announceSource, listAgents, openDiscovery, openRegistry, withdrawSource } from '../agents/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
-import { connectBus } from '../choreography/index.ts';
+import { connectBus, createEvent, Publisher } from '../choreography/index.ts';
+import type { EventData, SentinelEvent } from '../choreography/index.ts';
 import { silentLog, stackUp, swarmUp } from '../deploy/index.ts';
 import { startFleet } from '../fleet/index.ts';
 import type { Scenario } from '../fleet/index.ts';
@@ -75,13 +77,16 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     fleet = await startFleet(scenario.fleet, {
       dir: path.join(config.home, 'runs', environment),
       log: { info: () => {}, warn: (m) => say(`fleet: ${m}`) },
+      actionToken: fleetToken(config),
     });
-    const url = fleet.discoveryUrl;
-    await announceSource(discovery, { environment, url });
+    // The controller's discovery endpoint also serves its remediation API.
+    const source = { environment, url: fleet.discoveryUrl, controlUrl: fleet.discoveryUrl };
+    await announceSource(discovery, source);
     renew = setInterval(
-      () => void announceSource(discovery, { environment, url }).catch(() => undefined),
+      () => void announceSource(discovery, source).catch(() => undefined),
       ANNOUNCE_EVERY_MS,
     );
+    const approver = new TestApprover(new Publisher(bus.js, bus.names), say);
     fleet.startLoad(scenario.load);
     say(`${scenario.name}: load ${scenario.load.rps} rps; warming up for ${warmupS} s`);
     await sleep(warmupS * 1000);
@@ -102,6 +107,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
         say(`${scenario.name}: t=${atS} s fault ${f.kind} on ${f.service}`);
       }
       if (nowS >= scenario.durationS) break;
+      await approver.answer(observer);
       await options.onTick?.({ nowS, observer });
       if (!options.full && pending.length === 0 && settled(observer, e, t0Ms, firstFaultS, settleS)) break;
       const nextFault = pending[0] ? t0Ms + pending[0].atS * 1000 - Date.now() : 1000;
@@ -121,7 +127,11 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   }
 }
 
-/** Whether nothing that could still happen would change the report's detection half. */
+/**
+ * Whether nothing that could still happen would change the report: every
+ * incident opened has been resolved or handed to a person, and nothing new
+ * happened for `settleS`; or a deadline (detection, resolution) passed.
+ */
 function settled(
   observer: RunObserver,
   e: Scenario['expect'],
@@ -130,11 +140,72 @@ function settled(
   settleS: number,
 ): boolean {
   if (!e.incident) return false;
+  const sinceMs = (ms: number) => Date.now() - ms >= settleS * 1000;
   const opened = observer.ofType('sentinel.incident.opened.v1');
-  const last = opened[opened.length - 1];
-  if (last) return Date.now() - last.receivedMs >= settleS * 1000;
-  if (firstFaultS === undefined || e.detectWithinS === undefined) return false;
-  return Date.now() - t0Ms >= (firstFaultS + e.detectWithinS + settleS) * 1000;
+  if (opened.length === 0) {
+    if (firstFaultS === undefined || e.detectWithinS === undefined) return false;
+    return Date.now() - t0Ms >= (firstFaultS + e.detectWithinS + settleS) * 1000;
+  }
+  const ended = new Map<string, number>();
+  for (const o of [
+    ...observer.ofType('sentinel.incident.resolved.v1'),
+    ...observer.ofType('sentinel.incident.escalated.v1'),
+  ])
+    ended.set(o.event.data.incidentId, o.receivedMs);
+  const last = Math.max(...observer.events().map((o) => o.receivedMs));
+  if (opened.every((o) => ended.has(o.event.data.incidentId))) return sinceMs(last);
+  if (firstFaultS === undefined || e.resolveWithinS === undefined) return sinceMs(last);
+  return Date.now() - t0Ms >= (firstFaultS + e.resolveWithinS + settleS) * 1000;
+}
+
+/**
+ * The scenario's configured approver. Until the gateway verifies people's
+ * hardware keys, it answers each approval request the way a person would
+ * through it: one `approval.granted` per approval needed, each from a
+ * different test identity, bound to the plan's hash. It never publishes a
+ * plan's approval itself: the governor still decides.
+ */
+class TestApprover {
+  readonly #publisher: Publisher;
+  readonly #say: (line: string) => void;
+  readonly #answered = new Set<string>();
+  static readonly identity = { role: 'approver', instance: 'scenario-runner' };
+
+  constructor(publisher: Publisher, say: (line: string) => void) {
+    this.#publisher = publisher;
+    this.#say = say;
+  }
+
+  async answer(observer: RunObserver): Promise<void> {
+    for (const { event } of observer.ofType('sentinel.approval.requested.v1')) {
+      if (this.#answered.has(event.id)) continue;
+      this.#answered.add(event.id);
+      const d: EventData<'sentinel.approval.requested.v1'> = event.data;
+      for (let i = 1; i <= d.approvalsNeeded; i++) await this.#grant(event, d, `approver-${i}@scenario.test`);
+      this.#say(`approved plan ${d.planId} (${d.approvalsNeeded} approval(s), test identities)`);
+    }
+  }
+
+  async #grant(
+    request: SentinelEvent<'sentinel.approval.requested.v1'>,
+    d: EventData<'sentinel.approval.requested.v1'>,
+    approver: string,
+  ): Promise<void> {
+    await this.#publisher.publish(
+      createEvent(
+        'sentinel.approval.granted.v1',
+        {
+          planId: d.planId,
+          environment: d.environment,
+          planHash: d.planHash,
+          approver,
+          credentialId: 'scenario-test-identity',
+        },
+        TestApprover.identity,
+        { cause: request, id: `${d.planId}-granted-by-${approver}` },
+      ),
+    );
+  }
 }
 
 /** Waits until a collector, a detector and a leading correlator are registered. */

@@ -93,5 +93,9 @@ export interface RootCauseConclusion {
   /** Short sentences, each naming the evidence that supports the conclusion. */
   readonly evidence: readonly string[];
   /** The hypotheses considered, best first, with their scores (for the report and the console). */
-  readonly hypotheses: readonly { readonly service: string; readonly kind: FaultKind; readonly score: number }[];
+  readonly hypotheses: readonly {
+    readonly service: string;
+    readonly kind: FaultKind;
+    readonly score: number;
+  }[];
 }

@@ -19,6 +19,12 @@ export const discoverySourceSchema = z.object({
   environment: EnvironmentName,
   /** Base URL of the endpoint: `<url>/targets`, `<url>/changes`. */
   url: z.url({ protocol: /^https?$/ }),
+  /**
+   * Base URL of the source's remediation API (`POST <controlUrl>/v1/actions`,
+   * `GET <controlUrl>/v1/services`), when it takes actions; a fleet
+   * controller serves it at its discovery URL. The token is not announced.
+   */
+  controlUrl: z.url({ protocol: /^https?$/ }).optional(),
   registeredAt: z.iso.datetime({ offset: true }),
 });
 export type DiscoverySource = z.infer<typeof discoverySourceSchema>;

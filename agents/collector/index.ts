@@ -9,6 +9,7 @@ export {
   DISCOVERY_TTL_MS,
   discoveredTargetSchema,
   discoverySourceSchema,
+  fetchList,
   listSources,
   openDiscovery,
   withdrawSource,

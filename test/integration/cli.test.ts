@@ -43,20 +43,28 @@ describe('sentinel CLI', () => {
       const agents = await eventually(
         async () => {
           const list = JSON.parse((await sentinel('agents', '--json')).stdout) as Heartbeat[];
-          return list.length === 6 && list.filter((a) => a.status === 'leader').length === 1
+          return list.length === 14 && list.filter((a) => a.status === 'leader').length === 3
             ? list
             : undefined;
         },
-        20_000,
-        'every role running, one correlator leading',
+        30_000,
+        'every role running, one leader per singleton',
       );
       assert.deepEqual(agents.map((a) => `${a.role}:${a.status}`).sort(), [
+        'analyst:active',
+        'analyst:active',
         'collector:active',
         'collector:active',
         'correlator:leader',
         'correlator:standby',
         'detector:active',
         'detector:active',
+        'executor:leader',
+        'executor:standby',
+        'governor:leader',
+        'governor:standby',
+        'planner:active',
+        'planner:active',
       ]);
       assert.ok(agents.every((a) => Date.now() - Date.parse(a.heartbeatAt) < 5000));
       assert.deepEqual(

@@ -1,0 +1,109 @@
+/**
+ * Governance: policy, approvals, identity and scopes, the token ledger and
+ * semantic cache, the audit log. This file lists everything other parts may
+ * use; each part below keeps its own block.
+ */
+
+// --- policy: the governor's policy engine (governance/policy/) ---
+export {
+  activeFreezes,
+  approvalsFor,
+  breakerStatus,
+  defaultPolicy,
+  effectiveTier,
+  emptyPolicyState,
+  evaluate,
+  halfOpenAtMs,
+  isFreezeActive,
+  isTimeZone,
+  loadPolicy,
+  MAX_EXECUTIONS,
+  MIN_APPROVALS,
+  parsePolicy,
+  PolicyError,
+  PolicyErrorCode,
+  policyHorizonMs,
+  PolicySchema,
+  prune,
+  recordApproval,
+  recordExecution,
+  replicasOf,
+  RISK_TIERS,
+  validApprovals,
+  wallClock,
+  WEEKDAYS,
+  zonedTimeToUtc,
+} from './policy/index.ts';
+export type {
+  Approval,
+  ApprovedDecision,
+  BreakerState,
+  BreakerStatus,
+  Decision,
+  DecisionOutcome,
+  DryRunDecision,
+  EvaluatedPlan,
+  EvaluationContext,
+  ExecutionOutcome,
+  ExecutionRecord,
+  FreezeWindow,
+  NeedsApprovalDecision,
+  Policy,
+  PolicyInput,
+  PolicyIssue,
+  PolicyMode,
+  PolicyState,
+  RecordOptions,
+  RejectedDecision,
+  ShadowDecision,
+  Verdict,
+  WallClock,
+  Weekday,
+} from './policy/index.ts';
+// --- end policy ---
+
+// --- cache and ledger: semantic cache of root-cause answers (governance/cache/), token ledger (governance/ledger/) ---
+export { canonicalWords, metricWords, normaliseEvidence, polarityFacts } from './cache/normalise.ts';
+export { cosine, embedLocal, LocalEmbedder, OpenAIEmbedder } from './cache/embedding.ts';
+export { SemanticCache } from './cache/semantic-cache.ts';
+export { CacheConfigError, CacheError, CacheValueError, EmbeddingError } from './cache/errors.ts';
+export { addSums, TokenLedger, utcDay } from './ledger/token-ledger.ts';
+export { costMicroUsd, defaultPriceTable, formatUsd, parsePriceTable, priceFor } from './ledger/prices.ts';
+export { countTokens, encodingForModelName } from './ledger/tokens.ts';
+export { COST_COLUMNS, costJson, costRows } from './ledger/costs-report.ts';
+export { LedgerConfigError, LedgerError, LedgerRecordError } from './ledger/errors.ts';
+export type {
+  CacheAnomaly,
+  CacheChange,
+  CacheEvidence,
+  CacheLog,
+  CacheRestart,
+  NormalisedEvidence,
+} from './cache/normalise.ts';
+export type { Embedder, LocalEmbedderOptions, OpenAIEmbedderOptions } from './cache/embedding.ts';
+export type {
+  CachedAnswer,
+  CacheKey,
+  CacheLookup,
+  CacheStats,
+  RootCauseAnswer,
+  SemanticCacheOptions,
+} from './cache/semantic-cache.ts';
+export type {
+  BudgetDecision,
+  BudgetLimit,
+  BudgetLimitName,
+  Budgets,
+  BudgetSpend,
+  GroupSums,
+  LedgerGroup,
+  LedgerSummary,
+  LedgerSums,
+  LlmCall,
+  RecordResult,
+  TokenLedgerOptions,
+} from './ledger/token-ledger.ts';
+export type { ModelPrice, PriceTable } from './ledger/prices.ts';
+export type { TokenEncodingName } from './ledger/tokens.ts';
+export type { CostJsonRow, CostReportJson } from './ledger/costs-report.ts';
+// --- end cache and ledger ---
