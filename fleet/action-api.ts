@@ -139,7 +139,15 @@ export interface ActionApi {
   route(req: IncomingMessage, res: ServerResponse, path: string): boolean;
 }
 
-export function createActionApi(target: ActionTarget, token: string): ActionApi {
+/**
+ * The API over `target`, behind `token`. `onPerformed` hears of every action
+ * actually carried out (not of answers replayed for a repeated key).
+ */
+export function createActionApi(
+  target: ActionTarget,
+  token: string,
+  onPerformed: (answer: ActionResponse) => void = () => {},
+): ActionApi {
   const expected = Buffer.from(`Bearer ${token}`);
   const answers = new Map<string, Stored>();
   let highestFence = -1;
@@ -193,6 +201,7 @@ export function createActionApi(target: ActionTarget, token: string): ActionApi 
         changes,
         ...(freedBytes === undefined ? {} : { freedBytes }),
       };
+      onPerformed(answer);
       return { status: 200, body: answer, keep: true };
     } catch (err) {
       return failure(err);

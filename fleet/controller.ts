@@ -38,6 +38,14 @@ import type { FleetTarget } from './targets.ts';
 /** A fault to apply now: a kind with its params, the service, and optionally one replica. */
 export type FaultInjection = FaultSpec & { readonly service: string; readonly replica?: number };
 
+/** An action the remediation API carried out. */
+export interface PerformedAction {
+  readonly action: string;
+  readonly service: string;
+  readonly idempotencyKey: string;
+  readonly at: string;
+}
+
 /** Options of {@link startFleet}. */
 export interface FleetOptions {
   /**
@@ -92,6 +100,8 @@ export interface FleetHandle {
   targets(): FleetTarget[];
   /** Each service's replicas, version, previous version and pool size. */
   services(): ServiceStatus[];
+  /** Every action the remediation API carried out, oldest first (a repeated key is not carried out again). */
+  performedActions(): readonly PerformedAction[];
   /** Applies a fault now, to every replica of the service unless `replica` is given. */
   injectFault(fault: FaultInjection): Promise<void>;
   /** Ends a fault of `kind` on the service (or one replica). Clearing bad_deploy rolls back. */
@@ -155,6 +165,7 @@ export async function startFleet(fleet: FleetSpec, options: FleetOptions = {}): 
 class FleetController implements FleetHandle {
   readonly dir: string;
   readonly actionToken: string;
+  readonly #performed: PerformedAction[] = [];
   readonly #ownDir: boolean;
   readonly #fleet: FleetSpec;
   readonly #log: FleetLog;
@@ -203,7 +214,14 @@ class FleetController implements FleetHandle {
       targets: () => this.targets(),
       changes: () => this.changes(),
       registry: this.#replicas.registry,
-      actions: createActionApi(this, this.actionToken),
+      actions: createActionApi(this, this.actionToken, (answer) =>
+        this.#performed.push({
+          action: answer.action,
+          service: answer.service,
+          idempotencyKey: answer.idempotencyKey,
+          at: new Date().toISOString(),
+        }),
+      ),
     });
     this.#log.info(`fleet up: ${this.targets().length} replicas, discovery at ${this.#discovery.url}`);
   }
@@ -214,6 +232,10 @@ class FleetController implements FleetHandle {
 
   changes(): readonly ChangeEvent[] {
     return this.#changes.list();
+  }
+
+  performedActions(): readonly PerformedAction[] {
+    return [...this.#performed];
   }
 
   services(): ServiceStatus[] {

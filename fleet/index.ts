@@ -24,7 +24,7 @@ export {
 export type { ActionRequest, ActionResponse, ServiceStatus } from './action-api.ts';
 export type { RemediationAction } from './actions.ts';
 export type { ChangeEvent, ChangeListener } from './changes.ts';
-export type { FaultInjection, FleetHandle, FleetOptions } from './controller.ts';
+export type { FaultInjection, FleetHandle, FleetOptions, PerformedAction } from './controller.ts';
 export type { FleetErrorOptions } from './errors.ts';
 export type { FaultKind, FaultParams, FaultSpec, ReplicaFaultKind } from './faults.ts';
 export type { LoadOptions, LoadStats } from './load-generator.ts';

@@ -8,5 +8,13 @@ export { buildReport, reportRows } from './report.ts';
 export { runScenario } from './run.ts';
 
 export type { Observed } from './observer.ts';
-export type { IncidentSummary, Judged, RunTimeline, ScenarioReport } from './report.ts';
+export type {
+  ActionTaken,
+  FleetAction,
+  IncidentSummary,
+  Judged,
+  RootCauseFound,
+  RunTimeline,
+  ScenarioReport,
+} from './report.ts';
 export type { RunOptions } from './run.ts';

@@ -47,6 +47,8 @@ export interface ScenarioReport {
   readonly suspectedServices: readonly string[];
   readonly anomalies: number;
   readonly rootCause: RootCauseFound | null;
+  /** From the start of the first fault to the first plan proposed for the incident; null when none. */
+  readonly plannedAfterS: number | null;
   readonly actions: readonly ActionTaken[];
   /** From the start of the first fault to the incident's end (resolved, or handed to a person); null when it did not end. */
   readonly resolvedAfterS: number | null;
@@ -61,6 +63,8 @@ export interface ScenarioReport {
     readonly cacheHits: number;
   };
   readonly faults: readonly { readonly kind: string; readonly service: string; readonly atS: number }[];
+  /** What the fleet's controller carried out: each plan's action once, whatever the retries and failovers. */
+  readonly fleetActions: readonly FleetAction[];
   /** Ids of the events of the incident's causality graph seen so far: incident events and the anomalies that fed them. */
   readonly auditIds: readonly string[];
 }
@@ -94,6 +98,16 @@ export interface RunTimeline {
   readonly ranS: number;
   /** When each fault was actually applied, in scenario seconds. */
   readonly faults: readonly { readonly kind: string; readonly service: string; readonly atS: number }[];
+  /** What the fleet's controller carried out through its remediation API, as it saw it. */
+  readonly fleetActions?: readonly FleetAction[];
+}
+
+/** An action the fleet's controller carried out (its own record, not the swarm's). */
+export interface FleetAction {
+  readonly action: string;
+  readonly service: string;
+  readonly idempotencyKey: string;
+  readonly atS: number;
 }
 
 /** `expected` may be one value or a list of acceptable ones. */
@@ -229,6 +243,13 @@ export function buildReport(
       detail: ed?.verification ?? ed?.error ?? ed?.reason ?? '',
     });
   }
+  const planned = observed.find(
+    (o) => o.event.type === 'sentinel.plan.proposed.v1' && o.event.correlationid === mainId,
+  );
+  const plannedAfterS =
+    planned && firstFaultS !== null
+      ? Math.round((seconds(planned.receivedMs) - firstFaultS) * 10) / 10
+      : null;
   const resolved = observed.find((o) => o.event.type === 'sentinel.incident.resolved.v1' && ofIncident(o));
   const escalated = observed.find((o) => o.event.type === 'sentinel.incident.escalated.v1' && ofIncident(o));
   const ending = [resolved, escalated]
@@ -269,9 +290,13 @@ export function buildReport(
       observed: responses,
       passed: responses.some((r) => e.remediation?.includes(r as never)),
     };
-  const forbiddenRan = actions
-    .filter((a) => (e.forbidden as readonly string[]).includes(a.action))
-    .map((a) => a.action);
+  // Judged on what the executor said it started and on what the fleet itself carried out.
+  const forbidden = new Set<string>(e.forbidden);
+  const forbiddenRan = [
+    ...new Set(
+      [...actions, ...(timeline.fleetActions ?? [])].map((a) => a.action).filter((a) => forbidden.has(a)),
+    ),
+  ];
   expectations.forbidden = {
     expected: e.forbidden,
     observed: forbiddenRan,
@@ -317,12 +342,14 @@ export function buildReport(
     suspectedServices: incident?.suspects ?? [],
     anomalies: observed.filter((o) => o.event.type === 'sentinel.anomaly.detected.v1').length,
     rootCause,
+    plannedAfterS,
     actions,
     resolvedAfterS,
     resolution,
     approvalsRequested: approvalsRequested.length,
     llm: { calls: 0, promptTokens: 0, completionTokens: 0, costUsd: 0, cacheHits: 0 },
     faults: timeline.faults,
+    fleetActions: timeline.fleetActions ?? [],
     auditIds,
   };
 }

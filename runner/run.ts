@@ -117,7 +117,17 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     await withdrawSource(discovery, environment).catch(() => undefined);
     // Events already on their way (an incident opened in the last second) still count.
     await sleep(1500);
-    return buildReport(scenario, { environment, startedAt, warmupS, t0Ms, ranS, faults }, observer.events());
+    const fleetActions = fleet.performedActions().map((a) => ({
+      action: a.action,
+      service: a.service,
+      idempotencyKey: a.idempotencyKey,
+      atS: Math.round((Date.parse(a.at) - t0Ms) / 100) / 10,
+    }));
+    return buildReport(
+      scenario,
+      { environment, startedAt, warmupS, t0Ms, ranS, faults, fleetActions },
+      observer.events(),
+    );
   } finally {
     clearInterval(renew);
     await withdrawSource(discovery, environment).catch(() => undefined);
@@ -152,7 +162,13 @@ function settled(
     ...observer.ofType('sentinel.incident.escalated.v1'),
   ])
     ended.set(o.event.data.incidentId, o.receivedMs);
-  const last = Math.max(...observer.events().map((o) => o.receivedMs));
+  // Quiet means nothing new in the response: no incident opened or ended, no action, since.
+  const last = Math.max(
+    ...observer
+      .events()
+      .filter((o) => /^sentinel\.(incident|action|plan|approval|rca\.completed)/.test(o.event.type))
+      .map((o) => o.receivedMs),
+  );
   if (opened.every((o) => ended.has(o.event.data.incidentId))) return sinceMs(last);
   if (firstFaultS === undefined || e.resolveWithinS === undefined) return sinceMs(last);
   return Date.now() - t0Ms >= (firstFaultS + e.resolveWithinS + settleS) * 1000;

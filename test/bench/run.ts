@@ -20,6 +20,7 @@ interface BenchModule {
 const benches: Record<string, () => Promise<BenchModule>> = {
   choreography: () => import('./choreography.ts'),
   detect: () => import('./detect.ts'),
+  loop: () => import('./loop.ts'),
   nab: () => import('./nab.ts'),
 };
 

@@ -1,17 +1,22 @@
 /**
- * The detection half of every scenario, end to end: the real swarm (a
- * supervisor running collector, detectors and correlators as processes, in a
- * home and namespace of this test's own, on the project's stack), each
- * scenario's fleet as real processes, real faults. Every fault kind of the
- * format has a scenario of its own in scenarios/faults/, plus the shared
- * scenarios in scenarios/. Each must be detected within its detectWithinS as
- * one incident that points at the right service; the quiet one must open
- * nothing. (The ten-minute quiet soak, scenarios/soak/, is run on its own:
- * see the README.)
+ * Every scenario, end to end, the whole loop: the real swarm (a supervisor
+ * running every role as processes, in a home and namespace of this test's
+ * own, on the project's stack), each scenario's fleet as real processes, real
+ * faults. Every fault kind of the format has a scenario of its own in
+ * scenarios/faults/, plus the shared scenarios in scenarios/. Each must be
+ * detected within its detectWithinS as one incident that points at the right
+ * service, its root cause found by the deterministic analyst, remediated by
+ * an expected action (or paged to a person where that is the answer) within
+ * resolveWithinS, with the approvals it should need and nothing forbidden;
+ * the quiet one must open nothing. (The ten-minute quiet soak,
+ * scenarios/soak/, is run on its own: see the README.)
  *
- * Also: the correlator leader is killed (SIGKILL) right after an incident
- * opens in a deep call graph; the standby takes the state over and the rest of
- * the chain still joins the same incident.
+ * Also, under SIGKILL:
+ * - the correlator leader right after an incident opens in a deep call
+ *   graph: the standby takes the state over, still one incident;
+ * - the analyst mid-analysis, the governor leader while a plan waits for its
+ *   approval, and the executor leader right after the action started: the
+ *   scenario still passes and the fleet carries the action out once.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +28,7 @@ import { loadConfigWith } from '../../config/index.ts';
 import type { Config } from '../../config/index.ts';
 import { connectBus } from '../../choreography/index.ts';
 import { listAgents, openRegistry } from '../../agents/index.ts';
+import type { Heartbeat } from '../../agents/index.ts';
 import { stackUp, swarmDown } from '../../deploy/index.ts';
 import { readScenario } from '../../fleet/index.ts';
 import type { Scenario } from '../../fleet/index.ts';
@@ -34,6 +40,8 @@ const root = path.resolve(import.meta.dirname, '..', '..');
 const home = mkdtempSync(path.join(tmpdir(), 'sentinel-e2e-'));
 /** The swarm learns each fleet for this long before the scenario clock starts. */
 const WARMUP_S = 20;
+/** Quiet seconds after the incident ended before a run stops early. */
+const SETTLE_S = 8;
 
 let config: Config;
 
@@ -48,7 +56,7 @@ function say(line: string): void {
   process.stderr.write(`    ${line}\n`);
 }
 
-/** The detection expectations, asserted one by one so a failure names what went wrong. */
+/** The expectations, asserted one by one so a failure names what went wrong. */
 function assertDetected(s: Scenario, r: ScenarioReport): void {
   const about = `${s.name} (environment ${r.environment})`;
   if (!s.expect.incident) {
@@ -69,6 +77,14 @@ function assertDetected(s: Scenario, r: ScenarioReport): void {
       `${about}: the suspects ${r.suspectedServices.join(', ')} miss the faulty service ${root.join('/')}`,
     );
   assert.ok(r.auditIds.length >= 2, `${about}: the incident and what caused it are in the audit ids`);
+  if (s.expect.rootCause) assert.ok(r.rootCause, `${about}: no root cause was concluded`);
+  // Exactly once: every action the fleet carried out belongs to a different plan.
+  const keys = r.fleetActions.map((a) => a.idempotencyKey);
+  assert.equal(
+    new Set(keys).size,
+    keys.length,
+    `${about}: an action ran twice: ${JSON.stringify(r.fleetActions)}`,
+  );
   assert.equal(r.passed, true, `${about}: ${JSON.stringify(r.expectations)}`);
 }
 
@@ -102,7 +118,7 @@ describe('every fault kind, detected as one incident', () => {
   for (const file of scenarioFiles(path.join(root, 'scenarios', 'faults'))) {
     test(`scenario - ${path.basename(file, '.json')} is detected within its deadline as one incident on the faulty service`, async () => {
       const s = await readScenario(file);
-      const report = await runScenario(s, { config, say, warmupS: WARMUP_S });
+      const report = await runScenario(s, { config, say, warmupS: WARMUP_S, settleS: SETTLE_S });
       assertDetected(s, report);
     });
   }
@@ -112,7 +128,7 @@ describe('the shared scenarios', () => {
   for (const file of scenarioFiles(path.join(root, 'scenarios'))) {
     test(`scenario - ${path.basename(file, '.json')}: the detection half of its expectations holds`, async () => {
       const s = await readScenario(file);
-      const report = await runScenario(s, { config, say, warmupS: WARMUP_S });
+      const report = await runScenario(s, { config, say, warmupS: WARMUP_S, settleS: SETTLE_S });
       assertDetected(s, report);
     });
   }
@@ -133,6 +149,7 @@ describe('the correlator leader dies mid-incident', () => {
         config,
         say,
         warmupS: WARMUP_S,
+        settleS: SETTLE_S,
         onTick: async ({ observer }) => {
           if (killed || observer.ofType('sentinel.incident.opened.v1').length === 0) return;
           const leader = (await listAgents(bus, registry)).find(
@@ -151,6 +168,60 @@ describe('the correlator leader dies mid-incident', () => {
       );
       assert.ok(later && later.pid !== killed.pid, 'another replica leads now');
       assert.ok(BigInt(later.fence ?? '0') > BigInt(killed.fence ?? '0'), 'with a newer fence');
+    } finally {
+      await bus.close();
+    }
+  });
+});
+
+describe('the response agents die mid-incident', () => {
+  test('scenario - kill -9 of the analyst mid-analysis, the governor leader while the plan waits for approval and the executor leader once the action started: the scenario passes and the fleet rolls back once', async () => {
+    const s = await readScenario(path.join(root, 'scenarios', 'bad-deploy.json'));
+    const bus = await connectBus({
+      url: config.natsUrl,
+      namespace: config.namespace,
+      name: 'test/e2e-chaos-2',
+    });
+    const registry = await openRegistry(bus);
+    const killed: string[] = [];
+    const kill = async (role: string, which: (a: Heartbeat) => boolean) => {
+      const victim = (await listAgents(bus, registry)).find((a) => a.role === role && which(a));
+      if (!victim) return false;
+      process.kill(victim.pid, 'SIGKILL');
+      killed.push(role);
+      say(`killed ${role} ${victim.instance} (pid ${victim.pid})`);
+      return true;
+    };
+    try {
+      const report = await runScenario(s, {
+        config,
+        say,
+        warmupS: WARMUP_S,
+        settleS: SETTLE_S,
+        onTick: async ({ observer }) => {
+          const started = observer.ofType('sentinel.rca.started.v1')[0];
+          if (
+            started &&
+            !killed.includes('analyst') &&
+            observer.ofType('sentinel.rca.completed.v1').length === 0
+          ) {
+            const instance = started.event.agent.split('/')[1];
+            await kill('analyst', (a) => a.instance === instance);
+          }
+          if (observer.ofType('sentinel.approval.requested.v1').length > 0 && !killed.includes('governor'))
+            await kill('governor', (a) => a.status === 'leader');
+          if (observer.ofType('sentinel.action.started.v1').length > 0 && !killed.includes('executor'))
+            await kill('executor', (a) => a.status === 'leader');
+        },
+      });
+      assert.deepEqual(
+        [...killed].sort(),
+        ['analyst', 'executor', 'governor'],
+        'each was killed in its moment',
+      );
+      assertDetected(s, report);
+      const rollbacks = report.fleetActions.filter((a) => a.action === 'rollback');
+      assert.equal(rollbacks.length, 1, `the fleet rolled back once: ${JSON.stringify(report.fleetActions)}`);
     } finally {
       await bus.close();
     }

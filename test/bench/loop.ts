@@ -1,0 +1,116 @@
+/**
+ * The loop bench: every scenario with an incident (scenarios/*.json and
+ * scenarios/faults/*.json) run against the swarm, with the deterministic
+ * analyst, and the time from the fault to each stage of the response:
+ * detection, root cause, plan, verified resolution. Medians over the
+ * scenarios that reached the stage.
+ *
+ * The baseline measured in the same run is the part of the response no
+ * swarm could make faster: carrying out the action and watching it for the
+ * runbook's verification window (`action_s`). `decide_s` is the rest of it,
+ * from the fault to the action starting: what the swarm itself spends
+ * noticing, reasoning, planning and asking.
+ *
+ * It runs in a namespace and home of its own on the project's stack, brings
+ * the swarm up there and takes it down after. It takes about two minutes a
+ * scenario.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { loadConfigWith } from '../../config/index.ts';
+import { connectBus } from '../../choreography/index.ts';
+import { stackUp, swarmDown } from '../../deploy/index.ts';
+import { readScenario } from '../../fleet/index.ts';
+import { runScenario } from '../../runner/index.ts';
+import type { ScenarioReport } from '../../runner/index.ts';
+import { removeNamespace, testStreamLimits } from '../support/harness.ts';
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+
+function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;
+
+function files(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+export async function run(): Promise<{ bench: string; results: Record<string, number> }> {
+  const stack = loadConfigWith({});
+  await stackUp(stack);
+  const home = mkdtempSync(path.join(tmpdir(), 'sentinel-loop-'));
+  const config = loadConfigWith({
+    SENTINEL_HOME: home,
+    SENTINEL_NAMESPACE: `bench_loop_${process.pid}`,
+    SENTINEL_NATS_URL: stack.natsUrl,
+    SENTINEL_ETCD_URL: stack.etcdUrl,
+    SENTINEL_REDIS_URL: stack.redisUrl,
+    SENTINEL_DATABASE_URL: stack.databaseUrl,
+    SENTINEL_LOG_LEVEL: 'warn',
+    ...testStreamLimits,
+  });
+  const reports: ScenarioReport[] = [];
+  try {
+    for (const file of [
+      ...files(path.join(root, 'scenarios')),
+      ...files(path.join(root, 'scenarios', 'faults')),
+    ]) {
+      const s = await readScenario(file);
+      if (!s.expect.incident) continue;
+      const r = await runScenario(s, {
+        config,
+        warmupS: 20,
+        settleS: 8,
+        say: (line) => process.stderr.write(`  ${line}\n`),
+      });
+      process.stderr.write(
+        `${s.name}: ${r.passed ? 'passed' : 'FAILED'} detect ${r.detectedAfterS ?? '-'} s, root cause ${r.rootCause?.afterS ?? '-'} s, plan ${r.plannedAfterS ?? '-'} s, resolved ${r.resolvedAfterS ?? '-'} s (${r.resolution ?? '-'})\n`,
+      );
+      reports.push(r);
+    }
+  } finally {
+    await swarmDown(config);
+    const bus = await connectBus({ url: config.natsUrl, namespace: config.namespace, name: 'bench/loop' });
+    const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 1 });
+    await removeNamespace(bus, pool, config.namespace).catch(() => undefined);
+    await bus.jsm.streams.delete(`KV_${bus.names.discoveryBucket}`).catch(() => false);
+    await bus.close();
+    await pool.end();
+    rmSync(home, { recursive: true, force: true });
+  }
+  const of = (pick: (r: ScenarioReport) => number | null | undefined) =>
+    reports.map(pick).filter((x): x is number => typeof x === 'number');
+  const firstFault = (r: ScenarioReport) => Math.min(...r.faults.map((f) => f.atS));
+  const actionS = reports.flatMap((r) =>
+    r.actions
+      .filter((a) => a.outcome !== 'running')
+      .map((a) => {
+        const end = r.resolvedAfterS === null ? null : r.resolvedAfterS + firstFault(r);
+        return end === null ? null : end - a.startedAfterS;
+      }),
+  );
+  const decideS = reports.flatMap((r) => r.actions.slice(0, 1).map((a) => a.startedAfterS - firstFault(r)));
+  return {
+    bench: 'loop',
+    results: {
+      detect_s: round(median(of((r) => r.detectedAfterS))),
+      root_cause_s: round(median(of((r) => r.rootCause?.afterS))),
+      plan_s: round(median(of((r) => r.plannedAfterS))),
+      resolve_s: round(median(of((r) => r.resolvedAfterS))),
+      decide_s: round(median(decideS)),
+      action_s: round(median(actionS.filter((x): x is number => x !== null))),
+      scenarios_passed: reports.filter((r) => r.passed).length,
+      scenarios_run: reports.length,
+    },
+  };
+}
