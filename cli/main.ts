@@ -22,6 +22,7 @@ import type { StackLog } from '../deploy/index.ts';
 import { connectBus, readDeadLetters } from '../choreography/index.ts';
 import { listAgents, openRegistry } from '../agents/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
+import { registerCosts } from './costs.ts';
 import { registerNab } from './nab.ts';
 import { registerScenario } from './scenario.ts';
 import { table } from './table.ts';
@@ -182,6 +183,7 @@ program
 
 registerNab(program);
 registerScenario(program);
+registerCosts(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -43,6 +43,13 @@ export interface CorrelationPolicy {
   readonly quietMs: number;
   /** An active signal with no news for this long is dropped (its detector lost it). */
   readonly staleSignalMs: number;
+  /**
+   * After a remediation resolved an incident, symptoms near its services open
+   * nothing for this long: a restart, a rollback or a scale-out shakes the
+   * service (restarted processes, new log lines, memory and caches back to
+   * their start), and the executor has already verified the fix.
+   */
+  readonly afterRemediationMs: number;
 }
 
 export const defaultCorrelationPolicy: CorrelationPolicy = {
@@ -53,6 +60,7 @@ export const defaultCorrelationPolicy: CorrelationPolicy = {
   flapping: { episodes: 3, windowMs: 600_000 },
   quietMs: 120_000,
   staleSignalMs: 1_800_000,
+  afterRemediationMs: 180_000,
 };
 
 /** One signal as the correlator sees it. */
@@ -104,6 +112,10 @@ export interface CorrelationContext {
   readonly active: Readonly<Record<string, ActiveSignal>>;
   /** Episode start times per signal key, within the flapping window. */
   readonly starts: Readonly<Record<string, readonly number[]>>;
+  /** Incidents a remediation resolved, settling until `untilMs` (see `afterRemediationMs`). */
+  readonly settling?: Readonly<
+    Record<string, { readonly services: readonly string[]; readonly untilMs: number }>
+  >;
 }
 
 export type CorrelationEvent =
@@ -115,6 +127,8 @@ export type CorrelationEvent =
       readonly incidentId: string;
       readonly resolution: 'remediated' | 'recovered' | 'manual' | 'quiet';
       readonly summary: string;
+      /** When it was resolved (the event's time); the incident's last signal when absent. */
+      readonly atMs?: number;
     }
   | { readonly type: 'tick'; readonly nowMs: number }
   | { readonly type: 'publish'; readonly intent: PublishIntent }
@@ -138,6 +152,9 @@ export function decide(context: CorrelationContext, signal: ActiveSignal): Decis
   }
   if (best) return { kind: 'update', incidentId: best.id };
   if (!signal.pageable || flapping(context, signal.key, signal.atMs)) return { kind: 'hold' };
+  for (const s of Object.values(context.settling ?? {}))
+    if (signal.atMs <= s.untilMs && near(context.topology, signal.service, s.services, p.graphHops))
+      return { kind: 'hold' };
   if (signal.change >= p.openChange) return { kind: 'open', members: [signal] };
   if (signal.change < p.corroborate.change) return { kind: 'hold' };
   const peers = Object.values(context.active).filter(
@@ -298,7 +315,18 @@ export const correlationMachine = setup({
     },
     resolve: {
       actions: enqueueActions(({ context, event, enqueue }) => {
-        if (!context.incidents[event.incidentId] || event.resolution === 'quiet') return;
+        const inc = context.incidents[event.incidentId];
+        if (!inc || event.resolution === 'quiet') return;
+        if (event.resolution === 'remediated')
+          enqueue.assign({
+            settling: {
+              ...context.settling,
+              [event.incidentId]: {
+                services: inc.services,
+                untilMs: Math.max(event.atMs ?? 0, inc.lastSignalMs) + context.policy.afterRemediationMs,
+              },
+            },
+          });
         enqueue.sendTo(event.incidentId, {
           type: 'close',
           resolution: event.resolution,
@@ -335,7 +363,10 @@ export const correlationMachine = setup({
           const kept = ts.filter((t) => event.nowMs - t <= context.policy.flapping.windowMs);
           if (kept.length > 0) starts[fp] = kept;
         }
-        enqueue.assign({ active, starts });
+        const settling = Object.fromEntries(
+          Object.entries(context.settling ?? {}).filter(([, x]) => event.nowMs <= x.untilMs),
+        );
+        enqueue.assign({ active, starts, settling });
         for (const id of Object.keys(context.incidents))
           enqueue.sendTo(id, { type: 'tick', nowMs: event.nowMs });
       }),

@@ -73,7 +73,13 @@ function toMachineEvent(event: SentinelEvent): CorrelationEvent | undefined {
     }
     case 'sentinel.incident.resolved.v1': {
       const d = (event as SentinelEvent<'sentinel.incident.resolved.v1'>).data;
-      return { type: 'resolve', incidentId: d.incidentId, resolution: d.resolution, summary: d.summary };
+      return {
+        type: 'resolve',
+        incidentId: d.incidentId,
+        resolution: d.resolution,
+        summary: d.summary,
+        atMs: Date.parse(event.time),
+      };
     }
     case 'sentinel.alert.received.v1': {
       const d = (event as SentinelEvent<'sentinel.alert.received.v1'>).data;

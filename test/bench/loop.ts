@@ -38,6 +38,17 @@ function median(xs: readonly number[]): number {
 
 const round = (x: number) => Math.round(x * 10) / 10;
 
+/** The expectations a report failed, with what was observed. */
+function failedChecks(r: ScenarioReport): string {
+  return Object.entries(r.expectations)
+    .filter(([, j]) => j.passed === false)
+    .map(
+      ([name, j]) =>
+        `${name}: expected ${JSON.stringify(j.expected)}, observed ${JSON.stringify(j.observed)}`,
+    )
+    .join('; ');
+}
+
 function files(dir: string): string[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
@@ -74,7 +85,7 @@ export async function run(): Promise<{ bench: string; results: Record<string, nu
         say: (line) => process.stderr.write(`  ${line}\n`),
       });
       process.stderr.write(
-        `${s.name}: ${r.passed ? 'passed' : 'FAILED'} detect ${r.detectedAfterS ?? '-'} s, root cause ${r.rootCause?.afterS ?? '-'} s, plan ${r.plannedAfterS ?? '-'} s, resolved ${r.resolvedAfterS ?? '-'} s (${r.resolution ?? '-'})\n`,
+        `${s.name}: ${r.passed ? 'passed' : `FAILED (${failedChecks(r)})`} detect ${r.detectedAfterS ?? '-'} s, root cause ${r.rootCause?.afterS ?? '-'} s, plan ${r.plannedAfterS ?? '-'} s, resolved ${r.resolvedAfterS ?? '-'} s (${r.resolution ?? '-'})\n`,
       );
       reports.push(r);
     }

@@ -18,6 +18,7 @@ interface BenchModule {
 
 /** Every benchmark, by the name `npm run bench -- <name>` takes. */
 const benches: Record<string, () => Promise<BenchModule>> = {
+  cache: () => import('./cache.ts'),
   choreography: () => import('./choreography.ts'),
   detect: () => import('./detect.ts'),
   loop: () => import('./loop.ts'),

@@ -500,12 +500,12 @@ describe('correlator - grouping along the call graph', () => {
 
   test('correlator - a flapping signal cannot open an incident but still joins one', () => {
     const env = new Environment();
-    // Three episodes within the window, each opening (and being remediated).
+    // Three episodes within the window, each opening (and being closed by a person).
     for (let i = 0; i < P.flapping.episodes; i++) {
       const t = i * 10_000;
       const [opened] = env.send(signal('checkout', t, { id: `ep-${i}` }));
       assert.equal(opened?.incidentId, `inc-ep-${i}`, `episode ${i + 1} opens`);
-      env.send(recovered('checkout', t + 1_000), resolve(`inc-ep-${i}`, 'remediated'));
+      env.send(recovered('checkout', t + 1_000), resolve(`inc-ep-${i}`, 'manual'));
     }
     const t = P.flapping.episodes * 10_000;
     assert.deepEqual(
@@ -574,6 +574,25 @@ describe('correlator - closing', () => {
     env.send(recovered('checkout', 200_000, 'errors'));
     assert.deepEqual(env.send(tick(200_000 + P.quietMs - 1)), []);
     assert.equal(dataOf(env.send(tick(200_000 + P.quietMs))[0], RESOLVED).incidentId, id);
+  });
+
+  test('correlator - after a remediation, the shake-up around the fixed service opens nothing for a while', () => {
+    const env = new Environment();
+    env.send(...SHOP);
+    env.send(signal('payments', 0, { id: 'leak' }));
+    env.send(resolve('inc-leak', 'remediated'));
+    // The restart's after-effects: new log shapes, memory back down, on the service and its callers.
+    assert.deepEqual(env.send(signal('payments', 10_000, { metric: 'log_novelty', id: 'shake' })), []);
+    assert.deepEqual(env.send(signal('checkout', 20_000, { metric: 'errors', id: 'caller' })), []);
+    // Elsewhere in the environment, nothing is held.
+    assert.equal(env.send(signal('mail', 30_000, { id: 'mail' }))[0]?.incidentId, 'inc-mail');
+    // Once the settling time is over, the same symptom pages again.
+    env.send(tick(P.afterRemediationMs + 1_000));
+    const later = P.afterRemediationMs + 2_000;
+    assert.equal(
+      env.send(signal('payments', later, { metric: 'p99', id: 'again' }))[0]?.incidentId,
+      'inc-again',
+    );
   });
 
   test('correlator - a remediation closes the incident at once; unknown ids and quiet resolutions change nothing', () => {
@@ -689,7 +708,7 @@ describe('correlator - persistence', () => {
   test('correlator - a zero-baseline symptom keeps its weight across a restore', () => {
     for (const restore of [false, true]) {
       const env = new Environment({ restore });
-      env.send(signal('checkout', 0, { id: 'alert', change: Infinity }), resolve('inc-alert', 'remediated'));
+      env.send(signal('checkout', 0, { id: 'alert', change: Infinity }), resolve('inc-alert', 'manual'));
       // Still firing, now unattached: it corroborates a weak symptom next to it.
       const [opened] = env.send(signal('checkout', 10_000, { metric: 'errors', change: 0.6, id: 'weak' }));
       assert.equal(opened?.incidentId, 'inc-weak', `restore: ${restore}`);
@@ -708,6 +727,7 @@ describe('correlator - any history', () => {
     flapping: { episodes: 2, windowMs: 60_000 },
     quietMs: 15_000,
     staleSignalMs: 100_000,
+    afterRemediationMs: 30_000,
   };
   const dt = fc.oneof(
     fc.integer({ min: 0, max: 20_000 }),
@@ -988,6 +1008,7 @@ describe('correlator agent', () => {
       incidentId: 'inc-9',
       resolution: 'remediated',
       summary: 'rolled back',
+      atMs: Date.parse(resolvedEvent.time),
     });
     assert.equal(correlator.actorKey(resolvedEvent), 'staging');
   });
