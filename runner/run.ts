@@ -20,6 +20,8 @@ import { connectBus, createEvent, Publisher } from '../choreography/index.ts';
 import type { EventData, SentinelEvent } from '../choreography/index.ts';
 import { silentLog, stackUp, swarmUp } from '../deploy/index.ts';
 import { startFleet } from '../fleet/index.ts';
+import { TokenLedger } from '../governance/index.ts';
+import { Redis } from 'ioredis';
 import type { Scenario } from '../fleet/index.ts';
 import { RunObserver } from './observer.ts';
 import { buildReport } from './report.ts';
@@ -123,11 +125,14 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
       idempotencyKey: a.idempotencyKey,
       atS: Math.round((Date.parse(a.at) - t0Ms) / 100) / 10,
     }));
-    return buildReport(
+    const report = buildReport(
       scenario,
       { environment, startedAt, warmupS, t0Ms, ranS, faults, fleetActions },
       observer.events(),
     );
+    return report.incident && config.llm
+      ? { ...report, llm: await llmSpend(config, report.incident.incidentId) }
+      : report;
   } finally {
     clearInterval(renew);
     await withdrawSource(discovery, environment).catch(() => undefined);
@@ -221,6 +226,24 @@ class TestApprover {
         { cause: request, id: `${d.planId}-granted-by-${approver}` },
       ),
     );
+  }
+}
+
+/** What the model cost for the incident, from the token ledger (the analyst records every call there). */
+async function llmSpend(config: Config, incidentId: string): Promise<ScenarioReport['llm']> {
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  try {
+    await redis.connect();
+    const sums = await new TokenLedger({ redis, namespace: config.namespace }).incidentSums(incidentId);
+    return {
+      calls: sums.calls - sums.cacheHits,
+      promptTokens: sums.promptTokens,
+      completionTokens: sums.completionTokens,
+      costUsd: sums.costUsd,
+      cacheHits: sums.cacheHits,
+    };
+  } finally {
+    redis.disconnect();
   }
 }
 
