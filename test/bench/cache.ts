@@ -25,7 +25,7 @@
  * the paraphrases) and the median reported; wrong answers are summed.
  */
 import { Redis } from 'ioredis';
-import { CachedLlmAnalyst } from '../../agents/analyst/analyst-agent.ts';
+import { CachedLlmAnalyst } from '../../agents/analyst/cached-llm-analyst.ts';
 import { analyseDeterministically } from '../../agents/analyst/deterministic-analyst.ts';
 import type { IncidentEvidence } from '../../agents/analyst/evidence.ts';
 import { LlmAnalyst } from '../../agents/analyst/llm-analyst.ts';
