@@ -31,7 +31,7 @@
  *    the model is stored in the cache; a deterministic fallback is not.
  */
 import { Redis } from 'ioredis';
-import { createEvent } from '../../choreography/index.ts';
+import { createEvent, sleep } from '../../choreography/index.ts';
 import type { EventData, SentinelEvent } from '../../choreography/index.ts';
 import type { WorkAgentContext, WorkAgentDefinition } from '../runtime/agent-definition.ts';
 import { commitEmitter } from '../runtime/work-output.ts';
@@ -70,19 +70,10 @@ export interface Analysis {
   readonly conclusion: RootCauseConclusion;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new Error('stopped'));
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(new Error('stopped'));
-      },
-      { once: true },
-    );
-  });
+/** Waits `ms`; a stop of the consumer ends the wait and the work (it is done again elsewhere). */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  await sleep(ms, signal);
+  if (signal.aborted) throw new Error('stopped');
 }
 
 /** The reasoning, as the lines a person reads in the console while it runs. */
@@ -159,7 +150,7 @@ async function gatherPatiently(
   for (;;) {
     const evidence = await gatherEvidence(agent.bus, incident);
     if (Date.now() >= deadline || !weak(evidence)) return evidence;
-    await sleep(PATIENCE_STEP_MS, signal);
+    await pause(PATIENCE_STEP_MS, signal);
   }
 }
 
@@ -204,7 +195,7 @@ async function analyse(
       },
     ),
   );
-  await sleep(SETTLE_MS, signal);
+  await pause(SETTLE_MS, signal);
   const evidence = await gatherPatiently(
     agent,
     {

@@ -17,7 +17,7 @@
  * The outcome is committed with the plan's claim, so it is published once.
  */
 import { discoveredTargetSchema, fetchList } from '../collector/index.ts';
-import { createEvent, NonRetryableError, NotLeaderError } from '../../choreography/index.ts';
+import { createEvent, NonRetryableError, NotLeaderError, sleep } from '../../choreography/index.ts';
 import type { EventData, SentinelEvent } from '../../choreography/index.ts';
 import { planHash } from '../../governance/approval/plan-hash.ts';
 import { loadCatalogue, runbookFor } from '../planner/index.ts';
@@ -112,18 +112,10 @@ async function execute(
     intervalMs: options.verifyIntervalMs ?? 2000,
     clock: {
       now: () => Date.now(),
-      sleep: (ms) =>
-        new Promise((resolve, reject) => {
-          const t = setTimeout(resolve, ms);
-          signal.addEventListener(
-            'abort',
-            () => {
-              clearTimeout(t);
-              reject(new Error('stopped'));
-            },
-            { once: true },
-          );
-        }),
+      sleep: async (ms) => {
+        await sleep(ms, signal);
+        if (signal.aborted) throw new Error('stopped');
+      },
     },
   });
   if (verdict.passed) return { outcome: 'succeeded', result, verification: summarise(verdict) };

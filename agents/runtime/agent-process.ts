@@ -40,7 +40,13 @@ import type {
   WorkHandler,
 } from '../../choreography/index.ts';
 import { createActorHandler, tickActors } from './actor-handler.ts';
-import type { AgentDefinition, AgentService, MachineAgentDefinition, WorkAgent } from './agent-definition.ts';
+import type {
+  AgentContext,
+  AgentDefinition,
+  AgentService,
+  MachineAgentDefinition,
+  WorkAgent,
+} from './agent-definition.ts';
 import { startHealthServer } from './health-server.ts';
 import type { HealthServer } from './health-server.ts';
 import { HEARTBEAT_MS, openRegistry, putHeartbeat, removeHeartbeat } from './registry.ts';
@@ -104,34 +110,21 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
   let work: WorkAgent | undefined;
   let transition = Promise.resolve();
 
+  /** What a service or work agent is handed: this process's connections. */
+  const context = (): AgentContext => {
+    etcd ??= connectEtcd(config.etcdUrl);
+    return { config, identity, log, bus, publisher: new Publisher(bus.js, bus.names), pool, etcd };
+  };
+
   if (def.kind === 'service') {
-    etcd = connectEtcd(config.etcdUrl);
-    service = await def.start({
-      config,
-      identity,
-      log,
-      bus,
-      publisher: new Publisher(bus.js, bus.names),
-      pool,
-      etcd,
-    });
+    service = await def.start(context());
     status = 'active';
   } else {
     let handler: EventHandler | WorkHandler;
     let ticker: NodeJS.Timeout | undefined;
     let ticking: Promise<void> | undefined;
     if (def.kind === 'work') {
-      etcd = connectEtcd(config.etcdUrl);
-      work = await def.create({
-        config,
-        identity,
-        log,
-        bus,
-        publisher: new Publisher(bus.js, bus.names),
-        pool,
-        etcd,
-        leadership: () => election?.current(),
-      });
+      work = await def.create({ ...context(), leadership: () => election?.current() });
       handler = work.handler;
     } else {
       const machineDef: MachineAgentDefinition = def;
