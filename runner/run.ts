@@ -103,8 +103,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
       const nowS = (Date.now() - t0Ms) / 1000;
       while (pending.length > 0 && (pending[0] as (typeof pending)[number]).atS <= nowS) {
         const f = pending.shift() as (typeof pending)[number];
-        await fleet.injectFault(f);
+        // A fault starts when its injection starts: a bad deploy's first replica misbehaves while the rest still roll.
         const atS = Math.round(((Date.now() - t0Ms) / 1000) * 10) / 10;
+        await fleet.injectFault(f);
         faults.push({ kind: f.kind, service: f.service, atS });
         say(`${scenario.name}: t=${atS} s fault ${f.kind} on ${f.service}`);
       }

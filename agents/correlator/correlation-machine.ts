@@ -7,7 +7,9 @@
  *   that incident.
  * - Otherwise it joins an open incident that had a signal within
  *   `groupWindowMs` on the same service or one within `graphHops` calls of
- *   it, either way (a slow database makes its callers slow: one incident).
+ *   it, either way (a slow database makes its callers slow: one incident);
+ *   or one that had a signal within `corroborate.windowMs` on the same call
+ *   path at any depth (errors travel up a deep chain in seconds).
  * - Otherwise it may open one, if it is a symptom (errors, latency,
  *   availability, traffic, saturation, new log shapes, going the way that
  *   hurts; runtime detail only ever joins): alone when it moved by at least
@@ -28,7 +30,7 @@
 import { assign, emit, enqueueActions, setup, spawnChild, stopChild } from 'xstate';
 import type { SignalClass } from '../../choreography/index.ts';
 import type { PublishIntent } from '../runtime/agent-definition.ts';
-import { culprits, near } from './dependency-graph.ts';
+import { culprits, near, onCallPath } from './dependency-graph.ts';
 import type { Topology } from './dependency-graph.ts';
 import { incidentMachine } from './incident-machine.ts';
 import type { IncidentInput } from './incident-machine.ts';
@@ -81,6 +83,12 @@ export interface Signal {
   readonly atMs: number;
   /** What it is, for titles and reasons: `checkout: p99 of request duration up`. */
   readonly summary: string;
+  /**
+   * The service the symptom is about when it is not the one measuring it: a
+   * caller's failing or slow calls to a dependency are a symptom of that
+   * dependency too (as a blackbox probe would see it).
+   */
+  readonly about?: string;
 }
 
 interface ActiveSignal extends Signal {
@@ -93,6 +101,14 @@ interface OpenIncident {
   readonly lastSignalMs: number;
   /** The kinds of symptom seen per service, for naming the suspects. */
   readonly symptoms: Readonly<Record<string, readonly SignalClass[]>>;
+}
+
+/** The services a signal is a symptom of: its own, and the dependency it is about (failing or slow calls to it). */
+function symptomOf(signal: Pick<Signal, 'service' | 'about' | 'signalClass'>): string[] {
+  const blames = signal.signalClass === 'errors' || signal.signalClass === 'latency';
+  return signal.about !== undefined && blames && signal.about !== signal.service
+    ? [signal.service, signal.about]
+    : [signal.service];
 }
 
 function withSymptom(
@@ -146,8 +162,12 @@ export function decide(context: CorrelationContext, signal: ActiveSignal): Decis
     return { kind: 'update', incidentId: signal.incidentId };
   let best: { id: string; last: number } | undefined;
   for (const [id, inc] of Object.entries(context.incidents)) {
-    if (signal.atMs - inc.lastSignalMs > p.groupWindowMs) continue;
-    if (!near(context.topology, signal.service, inc.services, p.graphHops)) continue;
+    const since = signal.atMs - inc.lastSignalMs;
+    if (since > p.groupWindowMs) continue;
+    const joins =
+      near(context.topology, signal.service, inc.services, p.graphHops) ||
+      (since <= p.corroborate.windowMs && onCallPath(context.topology, signal.service, inc.services));
+    if (!joins) continue;
     if (!best || inc.lastSignalMs > best.last) best = { id, last: inc.lastSignalMs };
   }
   if (best) return { kind: 'update', incidentId: best.id };
@@ -221,6 +241,7 @@ export const correlationMachine = setup({
           change: Math.min(Math.max(event.change, known?.change ?? 0), Number.MAX_VALUE),
           atMs: known?.atMs ?? event.atMs,
           summary: event.summary,
+          ...(event.about === undefined ? {} : { about: event.about }),
           incidentId: known?.incidentId ?? null,
           lastMs: event.atMs,
         };
@@ -248,8 +269,9 @@ export const correlationMachine = setup({
         }
         if (decision.kind === 'update') {
           const inc = context.incidents[decision.incidentId] as OpenIncident;
-          const services = [...new Set([...inc.services, event.service])].sort();
-          const symptoms = withSymptom(inc.symptoms, event.service, event.signalClass);
+          const services = [...new Set([...inc.services, ...symptomOf(event)])].sort();
+          let symptoms = inc.symptoms;
+          for (const s of symptomOf(event)) symptoms = withSymptom(symptoms, s, event.signalClass);
           enqueue.assign({
             active: { ...withSignal.active, [event.key]: { ...signal, incidentId: decision.incidentId } },
             starts: withSignal.starts,
@@ -262,10 +284,12 @@ export const correlationMachine = setup({
               },
             },
           });
+          const about = symptomOf(event)[1];
           enqueue.sendTo(decision.incidentId, {
             type: 'signal',
             key: event.key,
             service: event.service,
+            ...(about === undefined ? {} : { about }),
             score: event.score,
             atMs: event.atMs,
             suspects: culprits(context.topology, symptoms),
@@ -276,9 +300,10 @@ export const correlationMachine = setup({
         // Open: deterministic id from the signal that tipped it, so every replica agrees.
         const incidentId = `inc-${event.eventId}`;
         const members = decision.members;
-        const services = [...new Set(members.map((m) => m.service))].sort();
+        const services = [...new Set(members.flatMap(symptomOf))].sort();
         let symptoms: Record<string, readonly SignalClass[]> = {};
-        for (const m of members) symptoms = withSymptom(symptoms, m.service, m.signalClass);
+        for (const m of members)
+          for (const s of symptomOf(m)) symptoms = withSymptom(symptoms, s, m.signalClass);
         const pointed = culprits(context.topology, symptoms);
         const input: IncidentInput = {
           incidentId,

@@ -34,6 +34,25 @@ export function distance(topology: Topology, from: string, to: string, max: numb
   return Number.POSITIVE_INFINITY;
 }
 
+/** Whether `from` calls `to`, directly or through other services. */
+export function calls(topology: Topology, from: string, to: string): boolean {
+  const stack = [...(topology[from] ?? [])];
+  const seen = new Set<string>([from]);
+  while (stack.length > 0) {
+    const s = stack.pop() as string;
+    if (s === to) return true;
+    if (seen.has(s)) continue;
+    seen.add(s);
+    stack.push(...(topology[s] ?? []));
+  }
+  return false;
+}
+
+/** Whether `service` is on a call path with any of `services`, at any depth, either way. */
+export function onCallPath(topology: Topology, service: string, services: readonly string[]): boolean {
+  return services.some((s) => s === service || calls(topology, service, s) || calls(topology, s, service));
+}
+
 /** Whether `service` is within `max` hops of any of `services`. */
 export function near(topology: Topology, service: string, services: readonly string[], max: number): boolean {
   return services.some((s) => distance(topology, service, s, max) <= max);
@@ -81,18 +100,6 @@ export function culprits(
   const traffic = services.filter((s) => (symptoms[s] ?? []).includes('traffic'));
   if (traffic.length === 0) return suspects(topology, services);
   // Topmost: no other service with a traffic change calls it, directly or not.
-  const calls = (from: string, to: string): boolean => {
-    const stack = [...(topology[from] ?? [])];
-    const seen = new Set<string>([from]);
-    while (stack.length > 0) {
-      const s = stack.pop() as string;
-      if (s === to) return true;
-      if (seen.has(s)) continue;
-      seen.add(s);
-      stack.push(...(topology[s] ?? []));
-    }
-    return false;
-  };
-  const top = traffic.filter((s) => !traffic.some((o) => o !== s && calls(o, s)));
+  const top = traffic.filter((s) => !traffic.some((o) => o !== s && calls(topology, o, s)));
   return (top.length > 0 ? top : traffic).sort();
 }

@@ -56,6 +56,8 @@ export type IncidentEvent =
       readonly type: 'signal';
       readonly key: string;
       readonly service: string;
+      /** The dependency the signal is also a symptom of (a caller's failing calls to it). */
+      readonly about?: string;
       readonly score: number;
       readonly atMs: number;
       /** The incident's suspects with this signal's service included (the parent knows the graph). */
@@ -106,7 +108,9 @@ export const incidentMachine = setup({
     /** A signal: counted; announced only when services, suspects or severity change. */
     noteSignal: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'signal') return;
-      const services = [...new Set([...context.services, event.service])].sort();
+      const services = [
+        ...new Set([...context.services, event.service, ...(event.about === undefined ? [] : [event.about])]),
+      ].sort();
       const rank = { warning: 0, critical: 1 } as const;
       const candidate = severityOf(event.score, services.length);
       const severity = rank[candidate] > rank[context.severity] ? candidate : context.severity;

@@ -5,7 +5,7 @@
  * incidents, each incident a child machine of its own; the runtime persists
  * the whole tree with every event, so it moves intact from leader to leader.
  */
-import { SIGNAL_HARM } from '../../choreography/index.ts';
+import { ServiceName, SIGNAL_HARM } from '../../choreography/index.ts';
 import type { SentinelEvent } from '../../choreography/index.ts';
 import type { MachineAgentDefinition } from '../runtime/agent-definition.ts';
 import { correlationMachine } from './correlation-machine.ts';
@@ -27,6 +27,18 @@ function describeAnomaly(d: SentinelEvent<'sentinel.anomaly.detected.v1'>['data'
 
 function fmt(x: number): string {
   return Math.abs(x) >= 1000 || (Math.abs(x) < 0.01 && x !== 0) ? x.toExponential(2) : x.toFixed(3);
+}
+
+/** Label names that name the service a caller's series is about (its dependency). */
+const DEPENDENCY_LABELS = ['dependency', 'upstream', 'peer_service', 'target_service'] as const;
+
+/** The dependency a caller's series is about, when a label names one (a valid service name). */
+function aboutOf(d: SentinelEvent<'sentinel.anomaly.detected.v1'>['data']): { about?: string } {
+  for (const label of DEPENDENCY_LABELS) {
+    const v = d.series.labels[label];
+    if (v !== undefined && v !== d.service && ServiceName.safeParse(v).success) return { about: v };
+  }
+  return {};
 }
 
 function environmentOf(event: SentinelEvent): string | undefined {
@@ -61,6 +73,7 @@ function toMachineEvent(event: SentinelEvent): CorrelationEvent | undefined {
           d.baseline === 0 ? Number.POSITIVE_INFINITY : Math.abs(d.value - d.baseline) / Math.abs(d.baseline),
         atMs: d.window.endMs,
         summary: describeAnomaly(d),
+        ...aboutOf(d),
       };
     }
     case 'sentinel.anomaly.resolved.v1': {

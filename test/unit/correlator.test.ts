@@ -380,14 +380,15 @@ describe('correlator - opening', () => {
     }
   });
 
-  test('correlator - symptoms further apart than graphHops, or groupWindowMs, are separate incidents', () => {
+  test('correlator - symptoms further apart than graphHops (and not within seconds on one call path), or groupWindowMs, are separate incidents', () => {
     const env = new Environment();
+    const later = P.corroborate.windowMs + 10_000;
     const out = env.send(
       ...SHOP,
       signal('frontend', 0, { id: 'a' }),
-      signal('ledger', 1_000, { id: 'b' }),
-      signal('mail', 2_000, { id: 'c' }),
-      signal('checkout', 3_000, { id: 'd' }),
+      signal('ledger', later, { id: 'b' }),
+      signal('mail', later + 1_000, { id: 'c' }),
+      signal('checkout', later + 2_000, { id: 'd' }),
     );
     assert.deepEqual(
       ofType(out, OPENED).map((i) => i.incidentId),
@@ -406,6 +407,40 @@ describe('correlator - opening', () => {
 });
 
 describe('correlator - grouping along the call graph', () => {
+  test('correlator - errors that reach a caller three calls up within seconds join the incident of the service they came from', () => {
+    const env = new Environment();
+    env.send(...SHOP);
+    const [opened] = env.send(signal('ledger', 0, { id: 'db', metric: 'errors', signalClass: 'errors' }));
+    assert.equal(opened?.incidentId, 'inc-db');
+    const joined = env.send(
+      signal('frontend', 2_000, { id: 'edge', metric: 'errors', signalClass: 'errors' }),
+    );
+    assert.deepEqual(ofType(joined, OPENED), [], 'no second incident');
+    assert.deepEqual(env.incident('inc-db')?.context.services, ['frontend', 'ledger']);
+    assert.deepEqual(env.incident('inc-db')?.context.suspects, ['ledger']);
+  });
+
+  test("correlator - a caller's failing calls to a dependency are a symptom of that dependency: it becomes the suspect", () => {
+    const env = new Environment();
+    env.send(...SHOP);
+    const [opened] = env.send({
+      ...signal('checkout', 0, { id: 'calls', metric: 'calls_to_payments', signalClass: 'errors' }),
+      about: 'payments',
+    } as CorrelationEvent);
+    assert.equal(opened?.incidentId, 'inc-calls');
+    const data = dataOf(opened, OPENED);
+    assert.deepEqual(data.services, ['checkout', 'payments']);
+    assert.deepEqual(data.suspects, ['payments']);
+    // Traffic towards a dependency says nothing about it.
+    const env2 = new Environment();
+    env2.send(...SHOP);
+    const [other] = env2.send({
+      ...signal('checkout', 0, { id: 'less', metric: 'calls_ok', signalClass: 'traffic', change: 5 }),
+      about: 'payments',
+    } as CorrelationEvent);
+    assert.deepEqual(dataOf(other, OPENED).services, ['checkout']);
+  });
+
   const chain = ['frontend', 'checkout', 'payments'] as const;
 
   /** Runs one order of the chain's symptoms; returns the environment and what it published. */
@@ -920,6 +955,14 @@ describe('correlator agent', () => {
     );
     assert.equal(whole?.key, 'checkout:latency:p99:up@');
     assert.equal(whole?.summary, 'p99 of up up (3.000 against 1.000)');
+    const toDependency = (labels: Record<string, string>) =>
+      (correlator.toMachineEvent(anomaly({ series: { name: 'calls_total', labels } })) as { about?: string })
+        .about;
+    assert.equal(toDependency({ dependency: 'payments', outcome: 'error' }), 'payments');
+    assert.equal(toDependency({ upstream: 'ledger' }), 'ledger');
+    assert.equal(toDependency({ dependency: 'checkout' }), undefined, 'not about itself');
+    assert.equal(toDependency({ dependency: 'Not A Service!' }), undefined, 'not a service name');
+    assert.equal(toDependency({ route: '/pay' }), undefined);
   });
 
   test('correlator agent - a symptom pages only going the way that hurts its class', () => {
