@@ -32,8 +32,15 @@ function fmt(x: number): string {
 /** Label names that name the service a caller's series is about (its dependency). */
 const DEPENDENCY_LABELS = ['dependency', 'upstream', 'peer_service', 'target_service'] as const;
 
-/** The dependency a caller's series is about, when a label names one (a valid service name). */
+/** Outcomes of a call that failed on the caller's side (its own pool, queue or breaker), not the dependency's. */
+const CALLER_SIDE = /^(pool_timeout|pool_full|queue_full|circuit_open|canceled|cancelled|client_error)$/i;
+
+/**
+ * The dependency a caller's series is about, when a label names one (a valid
+ * service name), unless the outcome says the call failed on the caller's side.
+ */
 function aboutOf(d: SentinelEvent<'sentinel.anomaly.detected.v1'>['data']): { about?: string } {
+  if (CALLER_SIDE.test(d.series.labels.outcome ?? '')) return {};
   for (const label of DEPENDENCY_LABELS) {
     const v = d.series.labels[label];
     if (v !== undefined && v !== d.service && ServiceName.safeParse(v).success) return { about: v };

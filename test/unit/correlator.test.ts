@@ -963,6 +963,11 @@ describe('correlator agent', () => {
     assert.equal(toDependency({ dependency: 'checkout' }), undefined, 'not about itself');
     assert.equal(toDependency({ dependency: 'Not A Service!' }), undefined, 'not a service name');
     assert.equal(toDependency({ route: '/pay' }), undefined);
+    assert.equal(
+      toDependency({ dependency: 'payments', outcome: 'pool_timeout' }),
+      undefined,
+      "the caller's own pool timed out: not the dependency's symptom",
+    );
   });
 
   test('correlator agent - a symptom pages only going the way that hurts its class', () => {
