@@ -3,7 +3,7 @@
  * SIGTERM or SIGINT stops it gracefully (a leader resigns first).
  */
 import { loadConfig, createLogger } from '../config/index.ts';
-import { definitionFor, roles } from './roles.ts';
+import { roles } from './roles.ts';
 import { startAgent } from './runtime/agent-process.ts';
 
 const [role, flag, value] = process.argv.slice(2);
@@ -16,7 +16,7 @@ if (!entry) {
 }
 const config = loadConfig();
 const log = createLogger(config.logLevel);
-const agent = await startAgent(await definitionFor(entry, config), {
+const agent = await startAgent(await entry.load(config), {
   config,
   log,
   ...(flag === '--instance' && value ? { instance: value } : {}),

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { childEnv, createLogger, loadConfig, repoRoot } from '../config/index.ts';
-import { roles } from '../agents/roles.ts';
+import { roles } from '../agents/index.ts';
 import { Supervisor } from './supervisor.ts';
 import type { ChildSpec } from './supervisor.ts';
 

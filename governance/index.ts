@@ -107,3 +107,31 @@ export type { ModelPrice, PriceTable } from './ledger/prices.ts';
 export type { TokenEncodingName } from './ledger/tokens.ts';
 export type { CostJsonRow, CostReportJson } from './ledger/costs-report.ts';
 // --- end cache and ledger ---
+
+// --- runbooks: the remediation catalogue (governance/runbooks/) ---
+export {
+  CatalogueError,
+  catalogueSchema,
+  DEFAULT_CATALOGUE_PATH,
+  loadCatalogue,
+  parseCatalogue,
+  resolveParameters,
+  RunbookErrorCode,
+  runbookFor,
+  runbooksFitting,
+  verificationCheckSchema,
+} from './runbooks/index.ts';
+export type {
+  ParameterSpec,
+  ParameterValue,
+  Preconditions,
+  RollbackSpec,
+  Runbook,
+  RunbookCatalogue,
+  VerificationCheck,
+} from './runbooks/index.ts';
+// --- end runbooks ---
+
+// --- approval: the hash an approval binds to (governance/approval/) ---
+export { canonicalJson, planHash } from './approval/plan-hash.ts';
+// --- end approval ---

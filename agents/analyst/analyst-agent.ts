@@ -41,9 +41,8 @@ import { gatherEvidence } from './gather.ts';
 import type { IncidentRef } from './gather.ts';
 import { LOG_LINES_METRIC, NEW_SHAPES_METRIC } from '../detector/index.ts';
 import type { LlmStep } from './prompt.ts';
-import { CachedLlmAnalyst } from './cached-llm-analyst.ts';
 import { Serial } from './serial.ts';
-import type { CachedConclusion } from './cached-llm-analyst.ts';
+import type { CachedConclusion, CachedLlmAnalyst } from './cached-llm-analyst.ts';
 
 /** How long the analyst lets an incident's evidence arrive before it reads it. */
 const SETTLE_MS = 3000;
@@ -106,17 +105,13 @@ async function llmPath(agent: WorkAgentContext): Promise<LlmPath | undefined> {
   redis.on('error', (err: Error) => agent.log.warn({ err }, 'Redis connection failed'));
   try {
     await redis.connect();
+    // The model stack (LangChain, LangGraph, the tokenizer) loads only when a model is configured.
+    const { CachedLlmAnalyst } = await import('./cached-llm-analyst.ts');
     const analyst = await CachedLlmAnalyst.create({
       redis,
       pool: agent.pool,
       namespace: config.namespace,
-      model: {
-        baseUrl: config.llm.baseUrl,
-        model: config.llm.model,
-        apiKey: config.llm.apiKey,
-        fallbacks: config.llm.fallbacks,
-        timeoutMs: config.llm.timeoutMs,
-      },
+      model: config.llm,
       budgets: {
         perIncident: { usd: config.llmBudget.incidentUsd },
         perDay: { usd: config.llmBudget.dayUsd },

@@ -30,6 +30,7 @@ export type {
 } from './evidence.ts';
 
 // --- LLM analyst (LangGraph graph, OpenAI-compatible model, Postgres checkpoints) ---
+export { analyst } from './analyst-agent.ts';
 export { analystGraph, AnalystState } from './graph.ts';
 export { firstJsonObject, parseConclusion, parseHypotheses } from './llm-answer.ts';
 export { LlmAnalyst, postgresCheckpointer } from './llm-analyst.ts';

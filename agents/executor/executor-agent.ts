@@ -19,9 +19,8 @@
 import { discoveredTargetSchema, fetchList } from '../collector/index.ts';
 import { createEvent, NonRetryableError, NotLeaderError, sleep } from '../../choreography/index.ts';
 import type { EventData, SentinelEvent } from '../../choreography/index.ts';
-import { planHash } from '../../governance/approval/plan-hash.ts';
-import { loadCatalogue, runbookFor } from '../planner/index.ts';
-import type { RunbookCatalogue } from '../planner/index.ts';
+import { loadCatalogue, planHash, runbookFor } from '../../governance/index.ts';
+import type { RunbookCatalogue } from '../../governance/index.ts';
 import type { WorkAgentContext, WorkAgentDefinition } from '../runtime/agent-definition.ts';
 import { commitEmitter } from '../runtime/work-output.ts';
 import type { ActionResult } from './drivers/driver.ts';

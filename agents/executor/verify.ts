@@ -20,7 +20,7 @@ import { scrape as scrapeOne } from '../collector/index.ts';
 import type { ScrapeOptions } from '../collector/index.ts';
 import { histogramQuantile } from '../detector/index.ts';
 import type { MetricSampleData } from '../../choreography/index.ts';
-import type { VerificationCheck } from '../planner/index.ts';
+import type { VerificationCheck } from '../../governance/index.ts';
 
 /** One target's scrape: its samples, or why there are none (the target is down). */
 export type TargetScrape =

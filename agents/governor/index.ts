@@ -6,9 +6,8 @@
  * circuit breaker count per environment: each is its own production system);
  * the runtime persists it with every event.
  */
-import { defaultPolicy } from '../../governance/index.ts';
+import { planHash } from '../../governance/index.ts';
 import type { Policy } from '../../governance/index.ts';
-import { planHash } from '../../governance/approval/plan-hash.ts';
 import type { EventData, SentinelEvent } from '../../choreography/index.ts';
 import type { MachineAgentDefinition } from '../runtime/agent-definition.ts';
 import { createGovernorMachine } from './governor-machine.ts';
@@ -82,9 +81,6 @@ export function governorDefinition(policy: Policy): MachineAgentDefinition {
     tick: { everyMs: 1000, event: (nowMs) => ({ type: 'tick', nowMs }) },
   };
 }
-
-/** The governor under the shipped default policy. */
-export const governor: MachineAgentDefinition = governorDefinition(defaultPolicy());
 
 export { createGovernorMachine } from './governor-machine.ts';
 export type { GovernorContext, GovernorEvent, PendingPlan, RunningPlan } from './governor-machine.ts';

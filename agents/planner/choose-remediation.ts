@@ -6,8 +6,8 @@
  * same input always gives the same plan, and the reasons say why.
  */
 import type { ActionName, FaultKind, RiskTier } from '../../choreography/index.ts';
-import { resolveParameters, runbookFor, runbooksFitting } from './runbook-catalogue.ts';
-import type { ParameterValue, Preconditions, Runbook, RunbookCatalogue } from './runbook-catalogue.ts';
+import { resolveParameters, runbookFor, runbooksFitting } from '../../governance/index.ts';
+import type { ParameterValue, Preconditions, Runbook, RunbookCatalogue } from '../../governance/index.ts';
 
 /** What the analyst concluded. */
 export interface RootCause {

@@ -13,8 +13,8 @@ import type { WorkAgentContext, WorkAgentDefinition } from '../runtime/agent-def
 import { commitEmitter } from '../runtime/work-output.ts';
 import { chooseRemediation } from './choose-remediation.ts';
 import type { Remediation, TargetFacts } from './choose-remediation.ts';
-import { loadCatalogue } from './runbook-catalogue.ts';
-import type { RunbookCatalogue } from './runbook-catalogue.ts';
+import { loadCatalogue } from '../../governance/index.ts';
+import type { RunbookCatalogue } from '../../governance/index.ts';
 
 /** A deploy this recent counts as recent (a crash loop after it is rolled back). */
 const RECENT_DEPLOY_MS = 30 * 60_000;

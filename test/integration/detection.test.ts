@@ -118,7 +118,7 @@ describe('detection agents on hostile telemetry', () => {
     fleet = await hostileFleet();
     const log = createLogger('error');
     for (const role of ['collector', 'detector', 'correlator'] as const)
-      agents.push(await startAgent(roles[role]!.definition, { config: env.config, log }));
+      agents.push(await startAgent(await roles[role]!.load(env.config), { config: env.config, log }));
     await announceSource(await openDiscovery(env.bus), { environment: 'hostile', url: fleet.url });
   });
 
@@ -183,8 +183,16 @@ describe('detection agents on hostile telemetry', () => {
   test('detection - a second collector and detector take half the work, and all of it back when the first ones stop', async () => {
     const log = createLogger('error');
     const second = [
-      await startAgent(roles.collector!.definition, { config: env.config, log, instance: 'collector-b' }),
-      await startAgent(roles.detector!.definition, { config: env.config, log, instance: 'detector-b' }),
+      await startAgent(await roles.collector!.load(env.config), {
+        config: env.config,
+        log,
+        instance: 'collector-b',
+      }),
+      await startAgent(await roles.detector!.load(env.config), {
+        config: env.config,
+        log,
+        instance: 'detector-b',
+      }),
     ];
     const details = async (a: RunningAgent) =>
       (await (await fetch(`${a.healthUrl}/healthz`)).json()) as {

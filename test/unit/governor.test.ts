@@ -10,8 +10,7 @@ import type { PlanData } from '../../choreography/index.ts';
 import { createGovernorMachine } from '../../agents/governor/index.ts';
 import type { GovernorEvent } from '../../agents/governor/index.ts';
 import type { PublishIntent } from '../../agents/runtime/agent-definition.ts';
-import { planHash } from '../../governance/approval/plan-hash.ts';
-import { defaultPolicy, parsePolicy } from '../../governance/index.ts';
+import { defaultPolicy, parsePolicy, planHash } from '../../governance/index.ts';
 import type { Policy } from '../../governance/index.ts';
 
 const T0 = Date.parse('2026-12-02T10:00:00Z');

@@ -9,16 +9,17 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import fc from 'fast-check';
+import { chooseRemediation } from '../../agents/planner/index.ts';
+import type { TargetFacts } from '../../agents/planner/index.ts';
 import {
   CatalogueError,
-  chooseRemediation,
   loadCatalogue,
   parseCatalogue,
   resolveParameters,
   runbookFor,
   runbooksFitting,
-} from '../../agents/planner/index.ts';
-import type { RunbookCatalogue, TargetFacts } from '../../agents/planner/index.ts';
+} from '../../governance/index.ts';
+import type { RunbookCatalogue } from '../../governance/index.ts';
 import { FaultKind } from '../../choreography/index.ts';
 import { readScenario } from '../../fleet/index.ts';
 import type { Scenario } from '../../fleet/index.ts';
@@ -74,7 +75,7 @@ function refusal(text: string): CatalogueError {
     parseCatalogue(text, 'bad.json');
   } catch (err) {
     assert.ok(err instanceof CatalogueError, `expected a CatalogueError, got ${String(err)}`);
-    assert.equal(err.code, 'planner.catalogue_invalid');
+    assert.equal(err.code, 'runbooks.catalogue_invalid');
     assert.equal(err.retryable, false);
     return err;
   }
@@ -84,7 +85,7 @@ function refusal(text: string): CatalogueError {
 describe('runbook catalogue', () => {
   before(async () => {
     catalogue = await loadCatalogue();
-    shippedText = await readFile(new URL('../../agents/planner/runbooks.json', import.meta.url), 'utf8');
+    shippedText = await readFile(new URL('../../governance/runbooks/runbooks.json', import.meta.url), 'utf8');
   });
 
   test('catalogue - ships one runbook per action with the agreed risk tiers and undo', () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { parseExposition } from '../../agents/collector/index.ts';
 import { verify } from '../../agents/executor/index.ts';
 import type { TargetScrape, VerifyClock } from '../../agents/executor/index.ts';
-import { loadCatalogue, runbookFor } from '../../agents/planner/index.ts';
+import { loadCatalogue, runbookFor } from '../../governance/index.ts';
 
 const MB = 1024 * 1024;
 const LE = ['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf'];

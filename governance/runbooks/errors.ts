@@ -1,22 +1,22 @@
 /**
- * Errors of the planner part. A catalogue that does not follow its schema is
+ * Errors of the runbook catalogue. A catalogue that does not follow its schema is
  * a deployment mistake: retrying cannot help, the file has to change.
  */
 
-/** Every planner error code, as a value so it can be listed and matched. */
-export const PlannerErrorCode = {
+/** Every runbook catalogue error code, as a value so it can be listed and matched. */
+export const RunbookErrorCode = {
   /** The runbook catalogue is not JSON or does not follow its schema. */
-  CATALOGUE_INVALID: 'planner.catalogue_invalid',
+  CATALOGUE_INVALID: 'runbooks.catalogue_invalid',
 } as const;
-/** A planner error's code. */
-export type PlannerErrorCode = (typeof PlannerErrorCode)[keyof typeof PlannerErrorCode];
+/** A runbook catalogue error's code. */
+export type RunbookErrorCode = (typeof RunbookErrorCode)[keyof typeof RunbookErrorCode];
 
 /**
  * A runbook catalogue refused. `issues` holds one `path: problem` finding per
  * field, e.g. `runbooks[2].riskTier: expected one of low|medium|high|critical`.
  */
 export class CatalogueError extends Error {
-  readonly code = PlannerErrorCode.CATALOGUE_INVALID;
+  readonly code = RunbookErrorCode.CATALOGUE_INVALID;
   readonly retryable = false;
   readonly fileName: string;
   readonly issues: readonly string[];
