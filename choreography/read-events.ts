@@ -26,49 +26,82 @@ export interface ReadEventsOptions {
 }
 
 /**
- * The valid events matching `options`, oldest first, up to the last message
- * the stream held when the read began. Invalid messages are skipped (their
- * durable consumers dead-letter them).
+ * Visits the valid events of `subject` in `stream` (from `sinceMs`, or the
+ * stream's start), oldest first, through an ordered ephemeral consumer, up to
+ * `untilSeq` (inclusive) or until `visit` returns false. Invalid messages are
+ * skipped: their durable consumers dead-letter them.
  */
-export async function readEvents(bus: Bus, options: ReadEventsOptions): Promise<SentinelEvent[]> {
-  const stream = bus.names.streams[options.stream];
-  const subject = bus.names.filterOf(options.stream, options.filter);
-  const max = options.max ?? 10_000;
-  const state = await bus.jsm.streams.info(stream, { subjects_filter: subject });
-  const lastSeq = state.state.last_seq;
-  if (state.state.messages === 0) return [];
-  const consumer = await bus.js.consumers.get(stream, {
-    filter_subjects: subject,
-    ...(options.sinceMs === undefined
+export async function visitEvents(
+  bus: Bus,
+  o: {
+    readonly stream: string;
+    readonly subject: string;
+    readonly sinceMs?: number;
+    readonly untilSeq: number;
+    readonly chunk?: number;
+  },
+  visit: (event: SentinelEvent) => boolean,
+): Promise<void> {
+  if (o.untilSeq <= 0) return;
+  const consumer = await bus.js.consumers.get(o.stream, {
+    filter_subjects: o.subject,
+    ...(o.sinceMs === undefined
       ? { deliver_policy: DeliverPolicy.All }
-      : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(options.sinceMs).toISOString() }),
+      : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(o.sinceMs).toISOString() }),
   });
-  const out: SentinelEvent[] = [];
   try {
-    if ((await consumer.info()).num_pending === 0) return out;
+    if ((await consumer.info()).num_pending === 0) return;
     for (;;) {
-      const batch = await consumer.fetch({ max_messages: options.chunk ?? 500, expires: 1000 });
+      const batch = await consumer.fetch({ max_messages: o.chunk ?? 500, expires: 1000 });
       let got = 0;
       let done = false;
       for await (const m of batch) {
         got++;
-        if (m.seq > lastSeq) {
+        if (m.seq > o.untilSeq) {
           done = true;
           break;
         }
+        let event: SentinelEvent | undefined;
         try {
-          const event = decodeEvent(m.data);
-          if (!options.where || options.where(event)) out.push(event);
+          event = decodeEvent(m.data);
         } catch {
-          // Invalid: not evidence of anything.
+          // Invalid: skipped here, dead-lettered by its durable consumers.
         }
-        if (out.length >= max || m.seq === lastSeq || m.info.pending === 0) done = true;
-        if (done) break;
+        const more = event === undefined || visit(event);
+        if (!more || m.seq === o.untilSeq || m.info.pending === 0) {
+          done = true;
+          break;
+        }
       }
       if (done || got === 0) break;
     }
   } finally {
     await consumer.delete().catch(() => undefined);
   }
+}
+
+/**
+ * The valid events matching `options`, oldest first, up to the last message
+ * the stream held when the read began.
+ */
+export async function readEvents(bus: Bus, options: ReadEventsOptions): Promise<SentinelEvent[]> {
+  const stream = bus.names.streams[options.stream];
+  const max = options.max ?? 10_000;
+  const out: SentinelEvent[] = [];
+  const { state } = await bus.jsm.streams.info(stream);
+  await visitEvents(
+    bus,
+    {
+      stream,
+      subject: bus.names.filterOf(options.stream, options.filter),
+      ...(options.sinceMs === undefined ? {} : { sinceMs: options.sinceMs }),
+      untilSeq: state.last_seq,
+      ...(options.chunk === undefined ? {} : { chunk: options.chunk }),
+    },
+    (event) => {
+      if (!options.where || options.where(event)) out.push(event);
+      return out.length < max;
+    },
+  );
   return out;
 }

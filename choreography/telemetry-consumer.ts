@@ -15,7 +15,6 @@
  * {@link replayTelemetry} reads a partition's recent past without a durable
  * consumer, for a new owner to rebuild in-memory state before it takes over.
  */
-import { DeliverPolicy } from '@nats-io/jetstream';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Bus } from './bus.ts';
@@ -24,6 +23,7 @@ import { DeadLetterReason, deadLetterMessage } from './dead-letter.ts';
 import { decodeEvent } from './envelope.ts';
 import type { SentinelEvent } from './envelope.ts';
 import { eventsHandled } from './metrics.ts';
+import { visitEvents } from './read-events.ts';
 
 export interface TelemetryConsumerSpec {
   /** Durable name, e.g. `detector-p3`. */
@@ -189,36 +189,25 @@ export async function replayTelemetry(
   options: ReplayOptions,
   onEvent: (event: SentinelEvent) => void,
 ): Promise<number> {
-  if (options.untilSeq <= 0) return 0;
-  const consumer = await bus.js.consumers.get(bus.names.streams.telemetry, {
-    filter_subjects: bus.names.telemetryPartitionFilter(options.partition),
-    deliver_policy: DeliverPolicy.StartTime,
-    opt_start_time: new Date(options.sinceMs).toISOString(),
-  });
   let replayed = 0;
-  try {
-    for (;;) {
-      const batch = await consumer.fetch({ max_messages: options.chunk ?? 500, expires: 2000 });
-      let got = 0;
-      let done = false;
-      for await (const m of batch) {
-        got++;
-        if (m.seq > options.untilSeq) {
-          done = true;
-          break;
-        }
-        try {
-          onEvent(decodeEvent(m.data));
-          replayed++;
-        } catch {
-          // Invalid: the durable consumer dead-letters it in its turn.
-        }
-        if (m.seq === options.untilSeq || m.info.pending === 0) done = true;
+  await visitEvents(
+    bus,
+    {
+      stream: bus.names.streams.telemetry,
+      subject: bus.names.telemetryPartitionFilter(options.partition),
+      sinceMs: options.sinceMs,
+      untilSeq: options.untilSeq,
+      ...(options.chunk === undefined ? {} : { chunk: options.chunk }),
+    },
+    (event) => {
+      try {
+        onEvent(event);
+        replayed++;
+      } catch {
+        // Replaying only rebuilds state: an event it cannot take is the durable consumer's to dead-letter.
       }
-      if (done || got === 0) break;
-    }
-  } finally {
-    await consumer.delete().catch(() => undefined);
-  }
+      return true;
+    },
+  );
   return replayed;
 }
