@@ -352,11 +352,7 @@ export const correlationMachine = setup({
               },
             },
           });
-        enqueue.sendTo(event.incidentId, {
-          type: 'close',
-          resolution: event.resolution,
-          summary: event.summary,
-        });
+        enqueue.sendTo(event.incidentId, { type: 'close' });
       }),
     },
     // An incident that reached its end leaves the index and the snapshot.

@@ -9,8 +9,9 @@
  *
  * It announces itself once (`incident.opened`), again only when something an
  * on-call engineer cares about changes (a service joins, the suspects move,
- * severity rises) as `incident.updated`, and once more when it ends
- * (`incident.resolved`). Pure: time and ids come in with the events; it asks
+ * severity rises) as `incident.updated`, and once more when it ends by
+ * itself (`incident.resolved`, recovered and quiet); an incident resolved
+ * from outside was announced by whoever resolved it. Pure: time and ids come in with the events; it asks
  * its parent to publish.
  */
 import { assign, enqueueActions, sendParent, setup } from 'xstate';
@@ -66,11 +67,8 @@ export type IncidentEvent =
     }
   | { readonly type: 'recovered'; readonly key: string; readonly atMs: number }
   | { readonly type: 'tick'; readonly nowMs: number }
-  | {
-      readonly type: 'close';
-      readonly resolution: 'remediated' | 'recovered' | 'manual';
-      readonly summary: string;
-    };
+  /** Resolved from outside (a verified remediation, a person): already announced by whoever resolved it. */
+  | { readonly type: 'close' };
 
 /** Score at or above which an incident is critical. */
 export const CRITICAL_SCORE = 0.9;
@@ -183,13 +181,7 @@ export const incidentMachine = setup({
     }),
   ),
   on: {
-    close: {
-      target: '.resolved',
-      actions: {
-        type: 'announceResolved',
-        params: ({ event }) => ({ resolution: event.resolution, summary: event.summary }),
-      },
-    },
+    close: { target: '.resolved' },
   },
   states: {
     open: {

@@ -630,21 +630,15 @@ describe('correlator - closing', () => {
     );
   });
 
-  test('correlator - a remediation closes the incident at once; unknown ids and quiet resolutions change nothing', () => {
+  test('correlator - a remediation closes the incident at once, without announcing it again; unknown ids and quiet resolutions change nothing', () => {
     const env = new Environment();
     env.send(signal('checkout', 0, { id: 'evt-1' }));
     const before = JSON.stringify(env.persisted);
     assert.deepEqual(env.send(resolve('inc-nope', 'remediated'), resolve('inc-evt-1', 'quiet')), []);
     assert.equal(JSON.stringify(env.persisted), before);
 
-    const out = env.send(resolve('inc-evt-1', 'remediated'));
-    assert.deepEqual(dataOf(out[0], RESOLVED), {
-      incidentId: 'inc-evt-1',
-      environment: ENV,
-      resolution: 'remediated',
-      summary: 'resolved: remediated',
-    });
-    assert.equal(out.length, 1);
+    // The executor that verified the fix announced the resolution; the correlator only closes.
+    assert.deepEqual(env.send(resolve('inc-evt-1', 'remediated')), []);
     assert.deepEqual(env.persisted.children, {});
     assert.deepEqual(env.persisted.context.incidents, {});
     // The symptom is still active but belongs to no incident any more.
@@ -706,7 +700,7 @@ describe('correlator - persistence', () => {
         'updated inc-evt-2',
         'opened inc-evt-mail',
         'updated inc-evt-2',
-        'resolved inc-evt-mail',
+        // inc-evt-mail was resolved by a person: announced by them, not again here.
         'resolved inc-evt-2',
       ],
     );
@@ -823,6 +817,9 @@ describe('correlator - any history', () => {
           const restored = new Environment({ policy });
           const live = new Environment({ restore: false, policy });
           const opened: string[] = [];
+          /** What was published and, in order with it, the incidents closed from outside (announced by whoever resolved them). */
+          const timeline: ({ readonly intent: PublishIntent } | { readonly closed: string })[] = [];
+          const openNow = new Set<string>();
           let t = 0;
           let n = 0;
           for (const s of steps) {
@@ -842,12 +839,30 @@ describe('correlator - any history', () => {
             const out = restored.send(event);
             opened.push(...ofType(out, OPENED).map((i) => i.incidentId as string));
             assert.deepEqual(live.send(event), out, 'a restore between events changes nothing');
+            for (const intent of out) {
+              timeline.push({ intent });
+              const id = intent.incidentId as string;
+              if (intent.eventType === OPENED) openNow.add(id);
+              if (intent.eventType === RESOLVED) openNow.delete(id);
+            }
+            if (event.type === 'resolve' && event.resolution !== 'quiet' && openNow.delete(event.incidentId))
+              timeline.push({ closed: event.incidentId });
           }
           assert.deepEqual(restored.persisted, live.persisted);
 
           const announced = new Map<string, number>();
           const resolved = new Set<string>();
-          for (const intent of restored.intents) {
+          assert.deepEqual(
+            timeline.flatMap((x) => ('intent' in x ? [x.intent] : [])),
+            restored.intents,
+          );
+          for (const step of timeline) {
+            if ('closed' in step) {
+              assert.ok(announced.has(step.closed) && !resolved.has(step.closed));
+              resolved.add(step.closed);
+              continue;
+            }
+            const { intent } = step;
             const parsed = eventDataSchemas[intent.eventType].safeParse(intent.data);
             assert.ok(parsed.success, `${intent.eventType}: ${JSON.stringify(intent.data)}`);
             const data = intent.data as { incidentId: string; environment: string };
