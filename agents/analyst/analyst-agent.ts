@@ -124,27 +124,32 @@ async function llmPath(agent: WorkAgentContext): Promise<LlmPath | undefined> {
   }
 }
 
+/** A root cause at least this certain is worth acting on (the planner escalates below it too). */
+const CONFIDENT = 0.5;
+
 /**
  * Evidence backed only by log lines (text anyone who can write to a log
  * controls), or that no fault fits well, is worth waiting for: the symptoms
  * that follow a cause take seconds to show. Up to {@link PATIENCE_MS} more.
  */
-function weak(evidence: IncidentEvidence): boolean {
+function weak(evidence: IncidentEvidence, conclusion: RootCauseConclusion): boolean {
   const fromLogs = (a: IncidentEvidence['anomalies'][number]) =>
     a.signal === 'logs' || a.metric === LOG_LINES_METRIC || a.metric === NEW_SHAPES_METRIC;
   const symptoms = evidence.anomalies.filter((a) => a.signal !== 'runtime' && !fromLogs(a));
-  return symptoms.length === 0 || analyseDeterministically(evidence).confidence < 0.5;
+  return symptoms.length === 0 || conclusion.confidence < CONFIDENT;
 }
 
+/** The evidence once it is strong enough (or the patience is spent), with the deterministic analyst's reading of it. */
 async function gatherPatiently(
   agent: WorkAgentContext,
   incident: IncidentRef,
   signal: AbortSignal,
-): Promise<IncidentEvidence> {
+): Promise<{ evidence: IncidentEvidence; deterministic: RootCauseConclusion }> {
   const deadline = Date.now() + PATIENCE_MS;
   for (;;) {
     const evidence = await gatherEvidence(agent.bus, incident);
-    if (Date.now() >= deadline || !weak(evidence)) return evidence;
+    const deterministic = analyseDeterministically(evidence);
+    if (Date.now() >= deadline || !weak(evidence, deterministic)) return { evidence, deterministic };
     await pause(PATIENCE_STEP_MS, signal);
   }
 }
@@ -191,7 +196,7 @@ async function analyse(
     ),
   );
   await pause(SETTLE_MS, signal);
-  const evidence = await gatherPatiently(
+  const { evidence, deterministic } = await gatherPatiently(
     agent,
     {
       incidentId: d.incidentId,
@@ -252,7 +257,7 @@ async function analyse(
       ];
     }
   } else {
-    conclusion = analyseDeterministically(evidence);
+    conclusion = deterministic;
     reasoning = reasoningOf(conclusion);
   }
   for (const [i, text] of reasoning.entries()) await token(reasoningBase + i, text);
