@@ -17,7 +17,7 @@
  * Every string here came from outside (metric names, log lines, notes): it is
  * only ever data.
  */
-import type { SignalClass } from '../../choreography/index.ts';
+import { SIGNAL_HARM, SignalClass } from '../../choreography/index.ts';
 
 export type Direction = 'up' | 'down';
 
@@ -76,14 +76,9 @@ export interface NormalisedEvidence {
 }
 
 /** Signal classes that say what is wrong; `runtime` is detail only and stays out of the scope. */
-const FAULT_CLASSES: ReadonlySet<string> = new Set([
-  'errors',
-  'latency',
-  'availability',
-  'traffic',
-  'saturation',
-  'logs',
-]);
+const FAULT_CLASSES: ReadonlySet<string> = new Set(
+  SignalClass.options.filter((c) => SIGNAL_HARM[c] !== 'never'),
+);
 
 /** Longest text read per log line or note, in characters; the rest is never looked at. */
 const MAX_TEXT = 2_000;

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
+import { ActionName, RiskTier } from '../../choreography/index.ts';
 import {
   defaultPolicy,
   emptyPolicyState,
@@ -37,18 +38,10 @@ import type {
 const T0 = Date.parse('2026-12-03T12:00:00Z'); // a Thursday
 const S = 1000;
 const FAR = '2030-01-01T00:00:00Z';
-const ACTIONS = [
-  'restart',
-  'rollback',
-  'scale_out',
-  'scale_in',
-  'clear_disk',
-  'raise_pool',
-  'escalate',
-] as const;
-const TIERS = ['low', 'medium', 'high', 'critical'] as const;
-type Action = (typeof ACTIONS)[number];
-type Tier = (typeof TIERS)[number];
+const ACTIONS = ActionName.options;
+const TIERS = RiskTier.options;
+type Action = ActionName;
+type Tier = RiskTier;
 
 /** A small policy with nothing but tiers, so each test switches on only the rule it is about. */
 const BASE: PolicyInput = {

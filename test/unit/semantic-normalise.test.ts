@@ -12,6 +12,7 @@ import {
   CacheConfigError,
 } from '../../governance/index.ts';
 import type { CacheAnomaly, CacheEvidence } from '../../governance/index.ts';
+import { SignalClass } from '../../choreography/index.ts';
 
 const THRESHOLD = 0.9;
 
@@ -241,15 +242,7 @@ describe('local embedding', () => {
         fc.record({
           service: text,
           metric: text,
-          signal: fc.constantFrom<CacheAnomaly['signal']>(
-            'errors',
-            'latency',
-            'availability',
-            'traffic',
-            'saturation',
-            'logs',
-            'runtime',
-          ),
+          signal: fc.constantFrom<CacheAnomaly['signal']>(...SignalClass.options),
           direction: fc.constantFrom<'up' | 'down'>('up', 'down'),
           resolved: fc.boolean(),
         }),
