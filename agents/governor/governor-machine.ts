@@ -97,6 +97,39 @@ function publish(out: Out, eventType: PublishIntent['eventType'], data: unknown,
   out.intents.push({ type: 'publish', eventType, data, incidentId });
 }
 
+/** Publishes that the plan will not run, with the rules that decided it. */
+function reject(out: Out, plan: PlanData, rules: readonly string[], reason: string): void {
+  publish(
+    out,
+    'sentinel.plan.rejected.v1',
+    {
+      planId: plan.planId,
+      incidentId: plan.incidentId,
+      environment: plan.environment,
+      rules: rules.slice(0, 100).map((r) => r.slice(0, 256)),
+      reason: reason.slice(0, 2048),
+    },
+    plan.incidentId,
+  );
+}
+
+/** Asks people to approve the plan (bound to its hash) before `expiresAt`. */
+function requestApproval(out: Out, p: PendingPlan, approvalsNeeded: number, expiresAt: string): void {
+  publish(
+    out,
+    'sentinel.approval.requested.v1',
+    {
+      planId: p.plan.planId,
+      incidentId: p.plan.incidentId,
+      environment: p.plan.environment,
+      planHash: p.planHash,
+      approvalsNeeded,
+      expiresAt,
+    },
+    p.plan.incidentId,
+  );
+}
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The verdict a decision stands for (dry run and shadow wrap one). */
@@ -132,35 +165,11 @@ export function createGovernorMachine(policyConfig: Policy) {
    */
   const apply = (out: Out, p: PendingPlan, decision: Decision, nowMs: number): PendingPlan | undefined => {
     const { plan } = p;
-    const rules = decision.rules.slice(0, 100).map((r) => r.slice(0, 256));
     if (decision.outcome === 'dry_run' || decision.outcome === 'shadow') {
       const verdict = verdictOf(decision);
       if (decision.outcome === 'dry_run' && verdict.outcome === 'needs_approval' && p.status !== 'waiting')
-        publish(
-          out,
-          'sentinel.approval.requested.v1',
-          {
-            planId: plan.planId,
-            incidentId: plan.incidentId,
-            environment: plan.environment,
-            planHash: p.planHash,
-            approvalsNeeded: verdict.approvalsNeeded,
-            expiresAt: verdict.expiresAt,
-          },
-          plan.incidentId,
-        );
-      publish(
-        out,
-        'sentinel.plan.rejected.v1',
-        {
-          planId: plan.planId,
-          incidentId: plan.incidentId,
-          environment: plan.environment,
-          rules,
-          reason: decision.reasons.join('; ').slice(0, 2048),
-        },
-        plan.incidentId,
-      );
+        requestApproval(out, p, verdict.approvalsNeeded, verdict.expiresAt);
+      reject(out, plan, decision.rules, decision.reasons.join('; '));
       return undefined;
     }
     switch (decision.outcome) {
@@ -181,7 +190,7 @@ export function createGovernorMachine(policyConfig: Policy) {
           {
             plan,
             planHash: p.planHash,
-            rules,
+            rules: decision.rules.slice(0, 100).map((r) => r.slice(0, 256)),
             approvals: decision.approvals.map((a) => ({ approver: a.approver, at: iso(a.atMs) })),
           },
           plan.incidentId,
@@ -189,19 +198,7 @@ export function createGovernorMachine(policyConfig: Policy) {
         return undefined;
       case 'needs_approval':
         if (p.status !== 'waiting' || p.approvalsNeeded !== decision.approvalsNeeded)
-          publish(
-            out,
-            'sentinel.approval.requested.v1',
-            {
-              planId: plan.planId,
-              incidentId: plan.incidentId,
-              environment: plan.environment,
-              planHash: p.planHash,
-              approvalsNeeded: decision.approvalsNeeded,
-              expiresAt: decision.expiresAt,
-            },
-            plan.incidentId,
-          );
+          requestApproval(out, p, decision.approvalsNeeded, decision.expiresAt);
         return {
           ...p,
           status: 'waiting',
@@ -213,18 +210,7 @@ export function createGovernorMachine(policyConfig: Policy) {
         const planExpiresMs = Date.parse(plan.expiresAt);
         if (decision.retryAtMs !== undefined && decision.retryAtMs < planExpiresMs)
           return { ...p, status: 'deferred', untilMs: Math.max(decision.retryAtMs, nowMs + 1) };
-        publish(
-          out,
-          'sentinel.plan.rejected.v1',
-          {
-            planId: plan.planId,
-            incidentId: plan.incidentId,
-            environment: plan.environment,
-            rules,
-            reason: decision.reason.slice(0, 2048),
-          },
-          plan.incidentId,
-        );
+        reject(out, plan, decision.rules, decision.reason);
         return undefined;
       }
     }
@@ -322,20 +308,11 @@ export function createGovernorMachine(policyConfig: Policy) {
               const p = context.pending[event.planId];
               if (!p) return;
               const out = newOut();
-              publish(
+              reject(
                 out,
-                'sentinel.plan.rejected.v1',
-                {
-                  planId: p.plan.planId,
-                  incidentId: p.plan.incidentId,
-                  environment: p.plan.environment,
-                  rules: ['approval.denied'],
-                  reason: `denied${event.approver ? ` by ${event.approver}` : ''}: ${event.reason}`.slice(
-                    0,
-                    2048,
-                  ),
-                },
-                p.plan.incidentId,
+                p.plan,
+                ['approval.denied'],
+                `denied${event.approver ? ` by ${event.approver}` : ''}: ${event.reason}`,
               );
               enqueue.assign(settle(context, p.plan.planId, undefined));
               for (const intent of out.intents) enqueue.emit(intent);
@@ -365,18 +342,7 @@ export function createGovernorMachine(policyConfig: Policy) {
                 if (event.nowMs < p.untilMs) continue;
                 let next: PendingPlan | undefined;
                 if (p.status === 'waiting') {
-                  publish(
-                    out,
-                    'sentinel.plan.rejected.v1',
-                    {
-                      planId: p.plan.planId,
-                      incidentId: p.plan.incidentId,
-                      environment: p.plan.environment,
-                      rules: ['approval.expired'],
-                      reason: `no approval arrived before ${iso(p.untilMs)}`,
-                    },
-                    p.plan.incidentId,
-                  );
+                  reject(out, p.plan, ['approval.expired'], `no approval arrived before ${iso(p.untilMs)}`);
                 } else {
                   next = apply(out, p, decide(policy, p, event.nowMs), event.nowMs);
                 }
