@@ -24,6 +24,9 @@ export const defaultPorts = {
   postgres: 15432,
 } as const;
 
+/** What a namespace may be: it prefixes streams, subjects, buckets, etcd keys, Redis keys and a PostgreSQL schema. */
+export const NAMESPACE_PATTERN = /^[a-z][a-z0-9_]{0,30}$/;
+
 const url = (what: string) => z.string().refine((v) => URL.canParse(v), { message: `${what} must be a URL` });
 
 const schema = z.object({
@@ -34,7 +37,7 @@ const schema = z.object({
   SENTINEL_DATABASE_URL: url('SENTINEL_DATABASE_URL').optional(),
   SENTINEL_NAMESPACE: z
     .string()
-    .regex(/^[a-z][a-z0-9_]{0,30}$/, 'SENTINEL_NAMESPACE must be lower-case letters, digits or _')
+    .regex(NAMESPACE_PATTERN, 'SENTINEL_NAMESPACE must be lower-case letters, digits or _')
     .default('sentinel'),
   SENTINEL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SENTINEL_LEASE_TTL_S: z.coerce.number().int().min(1).max(60).default(3),

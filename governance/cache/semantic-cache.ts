@@ -25,6 +25,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { redisOptions } from '../redis-options.ts';
 import { FaultKind } from '../../choreography/index.ts';
 import { cosine, LocalEmbedder } from './embedding.ts';
 import type { Embedder } from './embedding.ts';
@@ -114,12 +115,7 @@ export interface SemanticCacheOptions {
 
 const Options = z
   .object({
-    redis: z.custom<Redis>((r) => typeof r === 'object' && r !== null, {
-      message: 'must be an ioredis client',
-    }),
-    namespace: z
-      .string()
-      .regex(/^[a-z][a-z0-9_]{0,30}$/, 'must be lower-case letters, digits or _, starting with a letter'),
+    ...redisOptions,
     embedder: z
       .custom<Embedder>(
         (e) => typeof e === 'object' && e !== null && typeof (e as Embedder).id === 'string' && 'embed' in e,

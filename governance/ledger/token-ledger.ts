@@ -21,6 +21,7 @@
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { redisOptions } from '../redis-options.ts';
 import { LedgerConfigError, LedgerRecordError } from './errors.ts';
 import { costMicroUsd, defaultPriceTable, fieldPath, parsePriceTable, priceFor } from './prices.ts';
 import type { PriceTable } from './prices.ts';
@@ -166,12 +167,7 @@ const Limit = z
 
 const Options = z
   .object({
-    redis: z.custom<Redis>((r) => typeof r === 'object' && r !== null, {
-      message: 'must be an ioredis client',
-    }),
-    namespace: z
-      .string()
-      .regex(/^[a-z][a-z0-9_]{0,30}$/, 'must be lower-case letters, digits or _, starting with a letter'),
+    ...redisOptions,
     prices: z.unknown().optional(),
     budgets: z
       .object({ perIncident: Limit.optional(), perDay: Limit.optional(), callEstimate: Limit.optional() })

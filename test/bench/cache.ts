@@ -32,6 +32,7 @@ import { LlmAnalyst } from '../../agents/analyst/llm-analyst.ts';
 import type { LlmModelConfig } from '../../agents/analyst/llm-model.ts';
 import type { FaultKind } from '../../choreography/index.ts';
 import { faultEvidence, logLine, series } from '../support/evidence-fixtures.ts';
+import { deleteRedisKeys } from '../support/redis-keys.ts';
 import { testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
 import { startOpenAiServer } from '../support/openai-server.ts';
@@ -276,15 +277,6 @@ function serverTokens(server: OpenAiServer): number {
     .reduce((n, r) => n + (r.usage?.promptTokens ?? 0) + (r.usage?.completionTokens ?? 0), 0);
 }
 
-async function clearRedis(redis: Redis, namespace: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-}
-
 interface Round {
   readonly tokensWithout: number;
   readonly tokensWith: number;
@@ -310,7 +302,7 @@ async function round(
   const replay = incidents(seed);
   const truth = new Map(replay.map((i) => [i.evidence.incidentId, i.truth]));
   const namespace = env.config.namespace;
-  await clearRedis(redis, namespace);
+  await deleteRedisKeys(redis, `${namespace}:*`);
 
   server.reset();
   server.setResponder(goodModel(truth));
@@ -349,7 +341,7 @@ async function round(
   const { invalidated } = await cached.cache.stats();
   const tokensWith = serverTokens(server);
   const total = (await cached.ledger.summary({ limit: 1 })).total;
-  await clearRedis(redis, namespace);
+  await deleteRedisKeys(redis, `${namespace}:*`);
   return {
     tokensWithout,
     tokensWith,
@@ -416,7 +408,7 @@ export async function run(): Promise<{ bench: 'cache'; results: Record<string, n
       },
     };
   } finally {
-    await clearRedis(redis, env.config.namespace).catch(() => undefined);
+    await deleteRedisKeys(redis, `${env.config.namespace}:*`).catch(() => undefined);
     redis.disconnect();
     await server.close();
     await env.close();

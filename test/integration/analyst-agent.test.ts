@@ -19,6 +19,7 @@ import { SemanticCache, TokenLedger } from '../../governance/index.ts';
 import { startOpenAiServer } from '../support/openai-server.ts';
 import type { ChatRequest, OpenAiServer } from '../support/openai-server.ts';
 import { eventually, testEnv } from '../support/harness.ts';
+import { redisKeys } from '../support/redis-keys.ts';
 import type { TestEnv } from '../support/harness.ts';
 
 const world: AgentIdentity = { role: 'test', instance: 'analyst-agent' };
@@ -196,17 +197,6 @@ async function rcaOf(env: TestEnv, incidentId: string): Promise<Rca> {
   );
 }
 
-async function keysOf(redis: Redis, namespace: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 500);
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0');
-  return out;
-}
-
 describe('analyst agent', { timeout: 90_000 }, () => {
   let server: OpenAiServer;
   let redis: Redis;
@@ -232,7 +222,7 @@ describe('analyst agent', { timeout: 90_000 }, () => {
     for (const a of agents) await a.stop();
     for (const env of envs) {
       if (redis) {
-        const keys = await keysOf(redis, env.config.namespace);
+        const keys = await redisKeys(redis, `${env.config.namespace}:*`);
         if (keys.length > 0) await redis.del(...keys);
       }
       await env.close();
@@ -374,6 +364,6 @@ describe('analyst agent', { timeout: 90_000 }, () => {
     );
     assert.match(rca.tokens.at(-1)?.text ?? '', /^conclusion: /);
     assert.equal(server.requests.length, requestsBefore);
-    assert.deepEqual(await keysOf(redis, env.config.namespace), []);
+    assert.deepEqual(await redisKeys(redis, `${env.config.namespace}:*`), []);
   });
 });

@@ -13,6 +13,7 @@ import {
 } from '../../governance/index.ts';
 import type { CachedAnswer, CacheEvidence, SemanticCacheOptions } from '../../governance/index.ts';
 import { testEnv } from '../support/harness.ts';
+import { redisKeys } from '../support/redis-keys.ts';
 import type { TestEnv } from '../support/harness.ts';
 
 let env: TestEnv;
@@ -23,17 +24,6 @@ let caches = 0;
 function cache(options: Partial<SemanticCacheOptions> = {}): SemanticCache {
   caches++;
   return new SemanticCache({ redis, namespace: `${env.config.namespace}_${caches}`, ...options });
-}
-
-async function keysOf(pattern: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0');
-  return out;
 }
 
 const answer = (service: string, model = 'gpt-4o-mini'): CachedAnswer => ({
@@ -73,7 +63,7 @@ describe('semantic cache', () => {
   });
 
   after(async () => {
-    const keys = await keysOf(`${env.config.namespace}_*`);
+    const keys = await redisKeys(redis, `${env.config.namespace}_*`);
     if (keys.length > 0) await redis.del(...keys);
     await redis.quit();
     await env.close();
@@ -159,7 +149,7 @@ describe('semantic cache', () => {
     const ns = `${env.config.namespace}_${caches}`;
     const { entryId } = await c.store(latency('payments', 'up'), answer('payments'));
     await c.store({ ...latency('checkout', 'up'), services: ['checkout', 'payments'] }, answer('checkout'));
-    const keys = (await keysOf(`${ns}:semcache:*`)).filter((k) => !k.endsWith(':stats'));
+    const keys = (await redisKeys(redis, `${ns}:semcache:*`)).filter((k) => !k.endsWith(':stats'));
     assert.ok(keys.length >= 6, `keys ${keys.join(', ')}`);
     for (const k of keys) {
       const ttl = await redis.pttl(k);

@@ -13,6 +13,7 @@ import {
 } from '../../governance/index.ts';
 import type { LlmCall, TokenLedgerOptions } from '../../governance/index.ts';
 import { testEnv } from '../support/harness.ts';
+import { redisKeys } from '../support/redis-keys.ts';
 import type { TestEnv } from '../support/harness.ts';
 
 let env: TestEnv;
@@ -23,17 +24,6 @@ let ledgers = 0;
 function ledger(options: Partial<TokenLedgerOptions> = {}): TokenLedger {
   ledgers++;
   return new TokenLedger({ redis, namespace: `${env.config.namespace}_${ledgers}`, ...options });
-}
-
-async function keysOf(pattern: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0');
-  return out;
 }
 
 const AT = '2025-03-14T23:59:30Z';
@@ -61,7 +51,7 @@ describe('token ledger', () => {
   });
 
   after(async () => {
-    const keys = await keysOf(`${env.config.namespace}_*`);
+    const keys = await redisKeys(redis, `${env.config.namespace}_*`);
     if (keys.length > 0) await redis.del(...keys);
     await redis.quit();
     await env.close();
@@ -191,7 +181,7 @@ describe('token ledger', () => {
     const retentionMs = 7 * 24 * 3600 * 1000;
     const l = ledger({ retentionMs });
     await l.record(call());
-    const keys = await keysOf(`${env.config.namespace}_${ledgers}:ledger:*`);
+    const keys = await redisKeys(redis, `${env.config.namespace}_${ledgers}:ledger:*`);
     assert.equal(keys.length, 9);
     for (const k of keys) {
       const ttl = await redis.pttl(k);
