@@ -225,7 +225,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 export { createLogger } from './logger.ts';
-export { localSecret };
 export type { Logger } from './logger.ts';
 
 /**

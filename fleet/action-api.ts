@@ -17,7 +17,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { REMEDIATION_ACTIONS } from './actions.ts';
 import type { ChangeEvent } from './changes.ts';
 import { FleetError, FleetErrorCode } from './errors.ts';
 import { versionSchema } from './faults.ts';
@@ -49,9 +48,6 @@ export interface ActionTarget {
   clearDisk(service: string, replica?: number): Promise<number>;
   raisePool(service: string, size?: number): Promise<ChangeEvent>;
 }
-
-/** Actions of the API: the remediation actions, and `deploy`, which undoes a rollback. */
-export const API_ACTIONS = [...REMEDIATION_ACTIONS, 'deploy'] as const;
 
 const key = z
   .string()

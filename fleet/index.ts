@@ -6,7 +6,7 @@
  * remediation actions; `LoadGenerator` drives the entry service. This file
  * lists everything other parts may use.
  */
-export { actionRequestSchema, API_ACTIONS } from './action-api.ts';
+export { actionRequestSchema } from './action-api.ts';
 export { REMEDIATION_ACTIONS } from './actions.ts';
 export { startFleet } from './controller.ts';
 export { FleetError, FleetErrorCode, ReplicaStartError, ScenarioError } from './errors.ts';
