@@ -274,6 +274,32 @@ function compareText(a: string, b: string): number {
 // ---------------------------------------------------------------------------
 // Reading
 
+/** A service's own symptoms: what makes a deploy just before them count. */
+const SYMPTOM_FEATURES = [
+  'cpu',
+  'memory',
+  'diskUsage',
+  'diskErrors',
+  'poolQueue',
+  'poolErrors',
+  'poolShrunk',
+  'ownErrors',
+  'gatewayErrors',
+  'latency',
+  'unavailable',
+  'calledSlow',
+  'calledFailing',
+  'calledUnreachable',
+] as const satisfies readonly EvidenceFeature[];
+
+/** Any harm beyond the log: its symptoms, restarts, a deploy, more traffic. */
+const HARM_FEATURES = [
+  ...SYMPTOM_FEATURES,
+  'restarts',
+  'deploy',
+  'trafficUp',
+] as const satisfies readonly EvidenceFeature[];
+
 /** Reads `evidence` into features per service (see the file comment). Never throws on odd input. */
 export function readEvidence(evidence: IncidentEvidence, options: ReadingOptions = {}): EvidenceReading {
   const opts = { ...DEFAULTS, ...options };
@@ -363,54 +389,13 @@ export function readEvidence(evidence: IncidentEvidence, options: ReadingOptions
 
   // The deploy counts by its timing and by how symptomatic the service is.
   for (const s of known) {
-    const symptoms = Math.max(
-      ...(
-        [
-          'cpu',
-          'memory',
-          'diskUsage',
-          'diskErrors',
-          'poolQueue',
-          'poolErrors',
-          'poolShrunk',
-          'ownErrors',
-          'gatewayErrors',
-          'latency',
-          'unavailable',
-          'calledSlow',
-          'calledFailing',
-          'calledUnreachable',
-        ] as const
-      ).map((f) => acc.strength(s, f)),
-    );
+    const symptoms = Math.max(...SYMPTOM_FEATURES.map((f) => acc.strength(s, f)));
     const deploy = freshestDeploy(s, changes, symptomTimes.get(s) ?? [], incidentStartMs, opts);
     if (deploy && symptoms > 0) acc.add(s, 'deploy', deploy.timing * symptoms, deploy.text);
   }
 
   for (const s of known) {
-    const other = Math.max(
-      ...(
-        [
-          'cpu',
-          'memory',
-          'diskUsage',
-          'diskErrors',
-          'poolQueue',
-          'poolErrors',
-          'poolShrunk',
-          'ownErrors',
-          'gatewayErrors',
-          'latency',
-          'unavailable',
-          'restarts',
-          'calledSlow',
-          'calledFailing',
-          'calledUnreachable',
-          'deploy',
-          'trafficUp',
-        ] as const
-      ).map((f) => acc.strength(s, f)),
-    );
+    const other = Math.max(...HARM_FEATURES.map((f) => acc.strength(s, f)));
     if (other > 0) acc.add(s, 'otherHarm', other, `${s} has symptoms beyond its log`);
   }
 
