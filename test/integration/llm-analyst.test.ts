@@ -128,12 +128,20 @@ describe('llm analyst', { timeout: 120_000 }, () => {
     await env?.close();
   });
 
+  /** The primary mock endpoint, with a deadline per call. */
+  const primary = (timeoutMs: number) => ({
+    baseUrl: server.baseUrl,
+    model: 'primary-model',
+    apiKey: 'sk-primary',
+    timeoutMs,
+  });
+
   function analyst(overrides: Partial<LlmAnalystOptions> = {}): Promise<LlmAnalyst> {
     server.reset();
     spare.reset();
     deterministicCalls = 0;
     return LlmAnalyst.create({
-      model: { baseUrl: server.baseUrl, model: 'primary-model', apiKey: 'sk-primary', timeoutMs: 5_000 },
+      model: primary(5_000),
       pool: env.pool,
       schema,
       deterministic,
@@ -313,10 +321,7 @@ describe('llm analyst', { timeout: 120_000 }, () => {
   test('llm analyst - uses the fallback endpoint when the primary fails', async () => {
     const a = await analyst({
       model: {
-        baseUrl: server.baseUrl,
-        model: 'primary-model',
-        apiKey: 'sk-primary',
-        timeoutMs: 5_000,
+        ...primary(5_000),
         fallbacks: [{ baseUrl: spare.baseUrl, model: 'spare-model', apiKey: 'sk-spare' }],
       },
     });
@@ -349,10 +354,7 @@ describe('llm analyst', { timeout: 120_000 }, () => {
   test('llm analyst - concludes deterministically when every endpoint fails', async () => {
     const a = await analyst({
       model: {
-        baseUrl: server.baseUrl,
-        model: 'primary-model',
-        apiKey: 'sk-primary',
-        timeoutMs: 5_000,
+        ...primary(5_000),
         fallbacks: [{ baseUrl: spare.baseUrl, model: 'spare-model', apiKey: 'sk-spare' }],
       },
     });
@@ -372,7 +374,7 @@ describe('llm analyst', { timeout: 120_000 }, () => {
 
   test('llm analyst - a model that hangs times out into the deterministic analyst', async () => {
     const a = await analyst({
-      model: { baseUrl: server.baseUrl, model: 'primary-model', apiKey: 'sk-primary', timeoutMs: 300 },
+      model: primary(300),
     });
     server.failAll({ kind: 'hang' });
     const started = Date.now();
@@ -388,7 +390,7 @@ describe('llm analyst', { timeout: 120_000 }, () => {
 
   test('llm analyst - a stream that stalls midway times out into the deterministic analyst', async () => {
     const a = await analyst({
-      model: { baseUrl: server.baseUrl, model: 'primary-model', apiKey: 'sk-primary', timeoutMs: 400 },
+      model: primary(400),
     });
     server.setResponder(scripted({ hypothesise: [HYPOTHESES], conclude: [CONCLUSION] }));
     server.failAll({ kind: 'stall', afterTokens: 5 });
@@ -450,7 +452,7 @@ describe('llm analyst', { timeout: 120_000 }, () => {
 
     // A new analyst (a new graph instance, as after a restart), same thread id.
     const LlmAnalystAgain = await LlmAnalyst.create({
-      model: { baseUrl: server.baseUrl, model: 'primary-model', apiKey: 'sk-primary', timeoutMs: 5_000 },
+      model: primary(5_000),
       pool: env.pool,
       schema,
       deterministic,
