@@ -30,6 +30,8 @@ export class DataDir {
   #free = Number.POSITIVE_INFINITY;
   #freeAt = 0;
   #journalBytes = 0;
+  /** Writes run one at a time, so two of them never both fit in the same room. */
+  #writes: Promise<unknown> = Promise.resolve();
 
   constructor(dir: string, quotaBytes: number, minFreeBytes: number) {
     this.dir = dir;
@@ -70,7 +72,29 @@ export class DataDir {
    * Appends `data` to `relPath` (folders are created). Throws
    * {@link DiskFullError} when it does not fit in {@link room}.
    */
-  async append(relPath: string, data: string | Uint8Array): Promise<void> {
+  append(relPath: string, data: string | Uint8Array): Promise<void> {
+    return this.#serially(() => this.#append(relPath, data));
+  }
+
+  /** Appends one record to the request journal, rotating it past 1 MB. */
+  journal(line: string): Promise<void> {
+    return this.#serially(async () => {
+      if (this.#journalBytes > JOURNAL_MAX_BYTES) {
+        await rename(path.join(this.dir, 'journal.log'), path.join(this.dir, 'journal.1.log'));
+        this.#journalBytes = 0;
+      }
+      await this.#append('journal.log', `${line}\n`);
+      this.#journalBytes += Buffer.byteLength(line) + 1;
+    });
+  }
+
+  #serially(write: () => Promise<void>): Promise<void> {
+    const done = this.#writes.then(write);
+    this.#writes = done.catch(() => undefined);
+    return done;
+  }
+
+  async #append(relPath: string, data: string | Uint8Array): Promise<void> {
     const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     if (bytes > (await this.room())) {
       throw new DiskFullError(`no space left on device: ${this.dir} (quota ${this.#quotaBytes} bytes)`);
@@ -80,16 +104,6 @@ export class DataDir {
     await appendFile(file, data);
     this.#used += bytes;
     this.#free -= bytes;
-  }
-
-  /** Appends one record to the request journal, rotating it past 1 MB. */
-  async journal(line: string): Promise<void> {
-    if (this.#journalBytes > JOURNAL_MAX_BYTES) {
-      await rename(path.join(this.dir, 'journal.log'), path.join(this.dir, 'journal.1.log'));
-      this.#journalBytes = 0;
-    }
-    await this.append('journal.log', `${line}\n`);
-    this.#journalBytes += Buffer.byteLength(line) + 1;
   }
 }
 
