@@ -172,7 +172,8 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
           ),
       );
       consumers = started;
-      for (const c of started) await c.start();
+      // Together: a new leader's takeover waits for the slowest consumer, not for the sum of them.
+      await Promise.all(started.map((c) => c.start()));
     };
     const stopConsumers = async () => {
       const running = consumers;
