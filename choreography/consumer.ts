@@ -216,8 +216,7 @@ export type ConsumerOutcome = 'handled' | 'duplicate' | 'fenced_out' | 'retried'
 export class EventConsumer {
   readonly spec: ConsumerSpec;
   readonly #deps: ConsumerDeps;
-  readonly #handler: EventHandler;
-  readonly #work: WorkHandler | undefined;
+  readonly #handler: EventHandler | WorkHandler;
   readonly #aborter = new AbortController();
   readonly #log: Logger;
   #messages: ConsumerMessages | undefined;
@@ -235,12 +234,7 @@ export class EventConsumer {
   constructor(deps: ConsumerDeps, spec: ConsumerSpec, handler: EventHandler | WorkHandler) {
     this.#deps = deps;
     this.spec = spec;
-    if (typeof handler === 'function') {
-      this.#handler = handler;
-    } else {
-      this.#work = handler;
-      this.#handler = () => Promise.reject(new Error('a work handler commits through #performAndCommit'));
-    }
+    this.#handler = handler;
     this.#log = deps.log.child({ consumer: spec.durable });
   }
 
@@ -366,13 +360,14 @@ export class EventConsumer {
       }
     }
     if (deliveries.length === 0) return;
-    if (this.#work) {
-      for (const d of deliveries) await this.#performAndCommit(this.#work, d);
+    const handler = this.#handler;
+    if (typeof handler !== 'function') {
+      for (const d of deliveries) await this.#performAndCommit(handler, d);
       return;
     }
     if (deliveries.length > 1) {
       try {
-        const outcomes = await this.#handleInTransaction(deliveries);
+        const outcomes = await this.#handleInTransaction(deliveries, handler);
         this.#settle(deliveries, outcomes);
         return;
       } catch (err) {
@@ -381,7 +376,7 @@ export class EventConsumer {
     }
     for (const d of deliveries) {
       try {
-        const outcomes = await this.#handleInTransaction([d]);
+        const outcomes = await this.#handleInTransaction([d], handler);
         this.#settle([d], outcomes);
       } catch (err) {
         // Only the handler's own failures spend the event's attempts; an
@@ -433,7 +428,7 @@ export class EventConsumer {
 
   async #handleInTransaction(
     deliveries: readonly Delivery[],
-    handler: EventHandler = this.#handler,
+    handler: EventHandler,
   ): Promise<ConsumerOutcome[]> {
     const { pool, schema } = this.#deps;
     const s = quoteSchema(schema);
