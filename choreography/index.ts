@@ -66,7 +66,7 @@ export { deadLetters, eventsHandled, fenceRefusalsTotal, handleLatency, registry
 export { choreographyMigrations, inTransaction, migrate, quoteSchema } from './migrations.ts';
 export { Publisher } from './publisher.ts';
 export { readEvents } from './read-events.ts';
-export { sleep } from './sleep.ts';
+export { pause, sleep } from './sleep.ts';
 export { defaultStreamSettings, ensureStreams, streamConfigs, streamSettings } from './streams.ts';
 export { names, partitionOf } from './subjects.ts';
 export { replayTelemetry, TelemetryConsumer } from './telemetry-consumer.ts';

@@ -11,3 +11,9 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/** Waits `ms`; an abort of `signal` ends the wait with an error carrying `message` (the work is given up). */
+export async function pause(ms: number, signal: AbortSignal, message = 'stopped'): Promise<void> {
+  await sleep(ms, signal);
+  if (signal.aborted) throw new Error(message);
+}

@@ -16,7 +16,7 @@ import type { Config } from '../config/index.ts';
 import { fleetToken } from '../config/index.ts';
 import { announceSource, listAgents, openDiscovery, openRegistry, withdrawSource } from '../agents/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
-import { connectBus, createEvent, Publisher } from '../choreography/index.ts';
+import { connectBus, createEvent, pause, Publisher } from '../choreography/index.ts';
 import type { EventData, SentinelEvent } from '../choreography/index.ts';
 import { silentLog, stackUp, swarmUp } from '../deploy/index.ts';
 import { startFleet } from '../fleet/index.ts';
@@ -57,7 +57,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const warmupS = options.warmupS ?? 30;
   const settleS = options.settleS ?? 20;
   const signal = options.signal ?? new AbortController().signal;
-  const sleep = (ms: number) => abortableSleep(ms, signal);
+  const sleep = (ms: number) => pause(ms, signal, 'the run was stopped');
 
   await stackUp(config, { log: silentLog });
   const bus = await connectBus({ url: config.natsUrl, namespace: config.namespace, name: 'runner' });
@@ -272,23 +272,4 @@ async function waitForSwarm(
     }
     await sleep(500);
   }
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new Error('the run was stopped'));
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', stop);
-    };
-    const timer = setTimeout(() => {
-      done();
-      resolve();
-    }, ms);
-    const stop = () => {
-      done();
-      reject(new Error('the run was stopped'));
-    };
-    signal.addEventListener('abort', stop, { once: true });
-  });
 }

@@ -31,7 +31,7 @@
  *    the model is stored in the cache; a deterministic fallback is not.
  */
 import { Redis } from 'ioredis';
-import { createEvent, sleep } from '../../choreography/index.ts';
+import { createEvent, pause } from '../../choreography/index.ts';
 import type { EventData, SentinelEvent } from '../../choreography/index.ts';
 import type { WorkAgentContext, WorkAgentDefinition } from '../runtime/agent-definition.ts';
 import { commitEmitter } from '../runtime/work-output.ts';
@@ -67,12 +67,6 @@ export interface Analysis {
   readonly environment: string;
   readonly analyst: 'llm' | 'deterministic';
   readonly conclusion: RootCauseConclusion;
-}
-
-/** Waits `ms`; a stop of the consumer ends the wait and the work (it is done again elsewhere). */
-async function pause(ms: number, signal: AbortSignal): Promise<void> {
-  await sleep(ms, signal);
-  if (signal.aborted) throw new Error('stopped');
 }
 
 /** The reasoning, as the lines a person reads in the console while it runs. */

@@ -17,7 +17,7 @@
  * The outcome is committed with the plan's claim, so it is published once.
  */
 import { discoveredTargetSchema, fetchList } from '../collector/index.ts';
-import { createEvent, NonRetryableError, NotLeaderError, sleep } from '../../choreography/index.ts';
+import { createEvent, NonRetryableError, NotLeaderError, pause } from '../../choreography/index.ts';
 import type { EventData, SentinelEvent } from '../../choreography/index.ts';
 import { loadCatalogue, planHash, runbookFor } from '../../governance/index.ts';
 import type { RunbookCatalogue } from '../../governance/index.ts';
@@ -111,10 +111,7 @@ async function execute(
     intervalMs: options.verifyIntervalMs ?? 2000,
     clock: {
       now: () => Date.now(),
-      sleep: async (ms) => {
-        await sleep(ms, signal);
-        if (signal.aborted) throw new Error('stopped');
-      },
+      sleep: (ms) => pause(ms, signal),
     },
   });
   if (verdict.passed) return { outcome: 'succeeded', result, verification: summarise(verdict) };
