@@ -15,17 +15,12 @@
  * the swarm up there and takes it down after. It takes about two minutes a
  * scenario.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
-import { loadConfigWith } from '../../config/index.ts';
-import { connectBus } from '../../choreography/index.ts';
-import { stackUp, swarmDown } from '../../deploy/index.ts';
 import { readScenario } from '../../fleet/index.ts';
 import { runScenario } from '../../runner/index.ts';
 import type { ScenarioReport } from '../../runner/index.ts';
-import { removeNamespace, testStreamLimits } from '../support/harness.ts';
+import { removeSwarm, swarmConfig } from '../support/swarm-env.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 
@@ -57,19 +52,7 @@ function files(dir: string): string[] {
 }
 
 export async function run(): Promise<{ bench: string; results: Record<string, number> }> {
-  const stack = loadConfigWith({});
-  await stackUp(stack);
-  const home = mkdtempSync(path.join(tmpdir(), 'sentinel-loop-'));
-  const config = loadConfigWith({
-    SENTINEL_HOME: home,
-    SENTINEL_NAMESPACE: `bench_loop_${process.pid}`,
-    SENTINEL_NATS_URL: stack.natsUrl,
-    SENTINEL_ETCD_URL: stack.etcdUrl,
-    SENTINEL_REDIS_URL: stack.redisUrl,
-    SENTINEL_DATABASE_URL: stack.databaseUrl,
-    SENTINEL_LOG_LEVEL: 'warn',
-    ...testStreamLimits,
-  });
+  const config = await swarmConfig('loop', `bench_loop_${process.pid}`);
   const reports: ScenarioReport[] = [];
   try {
     for (const file of [
@@ -90,14 +73,7 @@ export async function run(): Promise<{ bench: string; results: Record<string, nu
       reports.push(r);
     }
   } finally {
-    await swarmDown(config);
-    const bus = await connectBus({ url: config.natsUrl, namespace: config.namespace, name: 'bench/loop' });
-    const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 1 });
-    await removeNamespace(bus, pool, config.namespace).catch(() => undefined);
-    await bus.jsm.streams.delete(`KV_${bus.names.discoveryBucket}`).catch(() => false);
-    await bus.close();
-    await pool.end();
-    rmSync(home, { recursive: true, force: true });
+    await removeSwarm(config);
   }
   const of = (pick: (r: ScenarioReport) => number | null | undefined) =>
     reports.map(pick).filter((x): x is number => typeof x === 'number');

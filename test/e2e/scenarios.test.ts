@@ -19,24 +19,19 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
-import { loadConfigWith } from '../../config/index.ts';
 import type { Config } from '../../config/index.ts';
 import { connectBus } from '../../choreography/index.ts';
 import { listAgents, openRegistry } from '../../agents/index.ts';
 import type { Heartbeat } from '../../agents/index.ts';
-import { stackUp, swarmDown } from '../../deploy/index.ts';
 import { readScenario } from '../../fleet/index.ts';
 import type { Scenario } from '../../fleet/index.ts';
 import { runScenario } from '../../runner/index.ts';
 import type { ScenarioReport } from '../../runner/index.ts';
-import { removeNamespace, testStreamLimits } from '../support/harness.ts';
+import { removeSwarm, swarmConfig } from '../support/swarm-env.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
-const home = mkdtempSync(path.join(tmpdir(), 'sentinel-e2e-'));
 /** The swarm learns each fleet for this long before the scenario clock starts. */
 const WARMUP_S = 15;
 /** Quiet seconds after the incident ended before a run stops early. */
@@ -88,29 +83,11 @@ function assertDetected(s: Scenario, r: ScenarioReport): void {
 }
 
 before(async () => {
-  const stack = loadConfigWith({});
-  await stackUp(stack);
-  config = loadConfigWith({
-    SENTINEL_HOME: home,
-    SENTINEL_NAMESPACE: `t_e2e_${process.pid}`,
-    SENTINEL_NATS_URL: stack.natsUrl,
-    SENTINEL_ETCD_URL: stack.etcdUrl,
-    SENTINEL_REDIS_URL: stack.redisUrl,
-    SENTINEL_DATABASE_URL: stack.databaseUrl,
-    SENTINEL_LOG_LEVEL: 'warn',
-    ...testStreamLimits,
-  });
+  config = await swarmConfig('e2e', `t_e2e_${process.pid}`);
 });
 
 after(async () => {
-  await swarmDown(config);
-  const bus = await connectBus({ url: config.natsUrl, namespace: config.namespace, name: 'test/e2e' });
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 1 });
-  await removeNamespace(bus, pool, config.namespace);
-  await bus.jsm.streams.delete(`KV_${bus.names.discoveryBucket}`).catch(() => false);
-  await bus.close();
-  await pool.end();
-  rmSync(home, { recursive: true, force: true });
+  await removeSwarm(config);
 });
 
 describe('every fault kind, detected as one incident', () => {

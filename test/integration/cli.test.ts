@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { childEnv, loadConfigWith } from '../../config/index.ts';
-import { stackUp } from '../../deploy/index.ts';
-import { eventually, removeNamespace, testStreamLimits } from '../support/harness.ts';
+import { eventually, removeNamespace } from '../support/harness.ts';
+import { swarmEnvVars } from '../support/swarm-env.ts';
 import { connectBus } from '../../choreography/index.ts';
 import pg from 'pg';
 import type { Heartbeat } from '../../agents/index.ts';
@@ -25,17 +25,7 @@ after(() => rmSync(home, { recursive: true, force: true }));
 describe('sentinel CLI', () => {
   test('cli - up starts every role supervised with one leader per singleton, agents lists them, down stops them', async () => {
     const stack = loadConfigWith({});
-    await stackUp(stack);
-    const env = childEnv({
-      SENTINEL_HOME: home,
-      SENTINEL_NAMESPACE: `t_cli_${process.pid}`,
-      SENTINEL_NATS_URL: stack.natsUrl,
-      SENTINEL_ETCD_URL: stack.etcdUrl,
-      SENTINEL_REDIS_URL: stack.redisUrl,
-      SENTINEL_DATABASE_URL: stack.databaseUrl,
-      SENTINEL_LOG_LEVEL: 'warn',
-      ...testStreamLimits,
-    });
+    const env = childEnv(await swarmEnvVars(home, `t_cli_${process.pid}`));
     const sentinel = (...args: string[]) => run('bin/sentinel', args, { env, timeout: 60_000 });
     try {
       const up = await sentinel('up');

@@ -1,0 +1,56 @@
+/**
+ * A swarm of its own for an end-to-end test or a bench: a temporary home and
+ * a namespace on the project's stack (started if it is not running), so its
+ * supervisor, streams, buckets and schema never meet anyone else's; and the
+ * cleanup that removes all of it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { loadConfigWith } from '../../config/index.ts';
+import type { Config } from '../../config/index.ts';
+import { connectBus } from '../../choreography/index.ts';
+import { stackUp, swarmDown } from '../../deploy/index.ts';
+import { removeNamespace, testStreamLimits } from './harness.ts';
+
+/**
+ * The environment variables of a swarm in `home` with `namespace`, on the
+ * project's stack (its servers named as external, so the swarm never manages
+ * them).
+ */
+export async function swarmEnvVars(home: string, namespace: string): Promise<Record<string, string>> {
+  const stack = loadConfigWith({});
+  await stackUp(stack);
+  return {
+    SENTINEL_HOME: home,
+    SENTINEL_NAMESPACE: namespace,
+    SENTINEL_NATS_URL: stack.natsUrl,
+    SENTINEL_ETCD_URL: stack.etcdUrl,
+    SENTINEL_REDIS_URL: stack.redisUrl,
+    SENTINEL_DATABASE_URL: stack.databaseUrl,
+    SENTINEL_LOG_LEVEL: 'warn',
+    ...testStreamLimits,
+  };
+}
+
+/** The configuration of a swarm of its own, in a new temporary home (see {@link removeSwarm}). */
+export async function swarmConfig(label: string, namespace: string): Promise<Config> {
+  const home = mkdtempSync(path.join(tmpdir(), `sentinel-${label}-`));
+  return loadConfigWith(await swarmEnvVars(home, namespace));
+}
+
+/** Stops the swarm of `config` and removes its namespace, discovery bucket and home. */
+export async function removeSwarm(config: Config): Promise<void> {
+  await swarmDown(config);
+  const bus = await connectBus({ url: config.natsUrl, namespace: config.namespace, name: 'test/cleanup' });
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 1 });
+  try {
+    await removeNamespace(bus, pool, config.namespace);
+    await bus.jsm.streams.delete(`KV_${bus.names.discoveryBucket}`).catch(() => false);
+  } finally {
+    await bus.close();
+    await pool.end();
+    rmSync(config.home, { recursive: true, force: true });
+  }
+}
