@@ -259,7 +259,16 @@ export const eventDataSchemas = {
     evidence: z.array(Text(2048)).max(100),
     analyst: z.enum(['llm', 'deterministic']),
   }),
-  'sentinel.plan.proposed.v1': z.object({ plan: Plan, reasons: z.array(Text(2048)).max(50) }),
+  'sentinel.plan.proposed.v1': z.object({
+    plan: Plan,
+    reasons: z.array(Text(2048)).max(50),
+    /**
+     * The person or client who asked for the plan when it did not come from
+     * the planner (a proposal through the gateway's API or MCP server): they
+     * can never approve it. Absent, the publishing agent is the requester.
+     */
+    requestedBy: z.string().min(1).max(256).optional(),
+  }),
   'sentinel.plan.approved.v1': z.object({
     plan: Plan,
     planHash: z.string().regex(/^[0-9a-f]{64}$/),
@@ -287,6 +296,24 @@ export const eventDataSchemas = {
     planHash: z.string().regex(/^[0-9a-f]{64}$/),
     approver: z.string().max(256),
     credentialId: z.string().max(1024),
+    /**
+     * What an auditor needs to check the approval again without trusting the
+     * gateway: the WebAuthn assertion as the authenticator signed it, the
+     * challenge it answered (derived from the plan hash and the approver) and
+     * the counter and user-verification flag it carried.
+     */
+    evidence: z
+      .object({
+        method: z.literal('webauthn'),
+        challenge: z.string().max(256),
+        clientDataJSON: z.string().max(8192),
+        authenticatorData: z.string().max(8192),
+        signature: z.string().max(2048),
+        signCount: z.number().int().nonnegative(),
+        userVerified: z.boolean(),
+        requestedBy: z.string().max(256).optional(),
+      })
+      .optional(),
   }),
   'sentinel.approval.denied.v1': z.object({
     planId: Id,
@@ -321,6 +348,26 @@ export const eventDataSchemas = {
     environment: EnvironmentName,
     action: ActionName,
     reason: Text(2048),
+  }),
+  /**
+   * Something a defender must look at: an event whose publisher lacks the
+   * scope for its type (forged past the broker), an authenticator whose
+   * signature counter went backwards (a cloned key), a replayed token.
+   */
+  'sentinel.security.alert.v1': z.object({
+    kind: z.enum([
+      'forged_event',
+      'counter_regression',
+      'token_replay',
+      'credential_misuse',
+      'bootstrap_refused',
+    ]),
+    principal: z.string().max(256).optional(),
+    detail: Text(2048),
+    /** The offending event's id, type and claimed publisher, for `forged_event`. */
+    eventId: z.string().max(128).optional(),
+    eventType: z.string().max(128).optional(),
+    claimedAgent: z.string().max(256).optional(),
   }),
   'sentinel.chaos.injected.v1': z.object({
     drillId: Id,

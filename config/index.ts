@@ -68,6 +68,12 @@ const schema = z.object({
   SENTINEL_LLM_FALLBACKS: z.string().max(65_536).optional(),
   SENTINEL_LLM_BUDGET_INCIDENT_USD: z.coerce.number().min(0).max(10_000).default(0.5),
   SENTINEL_LLM_BUDGET_DAY_USD: z.coerce.number().min(0).max(1_000_000).default(20),
+  SENTINEL_GATEWAY_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
+  SENTINEL_GATEWAY_ORIGIN: url('SENTINEL_GATEWAY_ORIGIN').optional(),
+  SENTINEL_CORS_ORIGINS: z.string().max(4096).default(''),
+  SENTINEL_TOKEN_TTL_S: z.coerce.number().int().min(30).max(3600).default(300),
+  SENTINEL_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(120).default(5),
+  SENTINEL_KEY_OVERLAP_S: z.coerce.number().int().min(60).max(30 * 86_400).default(3600),
 });
 
 /** One OpenAI-compatible endpoint: where, which model, with what key. */
@@ -146,6 +152,25 @@ export interface Config {
     | undefined;
   /** What the model may cost, per incident and per UTC day, in USD. */
   readonly llmBudget: { readonly incidentUsd: number; readonly dayUsd: number };
+  /** The gateway: the one HTTP edge for people, the console, alert sources and AI clients. */
+  readonly gateway: {
+    /** Loopback port it listens on. @default 18080 */
+    readonly port: number;
+    /**
+     * The origin people reach it at: WebAuthn binds every credential and
+     * assertion to it (its host is the relying party id).
+     * @default `http://localhost:<port>`
+     */
+    readonly origin: string;
+    /** Browser origins allowed to call the API across origins; none by default (CORS closed). */
+    readonly corsOrigins: readonly string[];
+    /** Lifetime of an access token, in seconds (minutes, per RFC 8725 practice). @default 300 */
+    readonly tokenTtlS: number;
+    /** Clock skew tolerated on `exp` and `nbf`, in seconds. @default 5 */
+    readonly clockToleranceS: number;
+    /** How long a rotated-out signing key still verifies tokens, in seconds. @default 3600 */
+    readonly keyOverlapS: number;
+  };
 }
 
 /** Raised when the environment holds an invalid setting; names the variable. */
@@ -221,7 +246,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             timeoutMs: e.SENTINEL_LLM_TIMEOUT_MS,
           },
     llmBudget: { incidentUsd: e.SENTINEL_LLM_BUDGET_INCIDENT_USD, dayUsd: e.SENTINEL_LLM_BUDGET_DAY_USD },
+    gateway: {
+      port: e.SENTINEL_GATEWAY_PORT,
+      origin: e.SENTINEL_GATEWAY_ORIGIN ?? `http://localhost:${e.SENTINEL_GATEWAY_PORT}`,
+      corsOrigins: corsOrigins(e.SENTINEL_CORS_ORIGINS),
+      tokenTtlS: e.SENTINEL_TOKEN_TTL_S,
+      clockToleranceS: e.SENTINEL_CLOCK_TOLERANCE_S,
+      keyOverlapS: e.SENTINEL_KEY_OVERLAP_S,
+    },
   };
+}
+
+/** `SENTINEL_CORS_ORIGINS`: comma-separated origins, each a bare `scheme://host[:port]`. */
+function corsOrigins(value: string): string[] {
+  const list = value
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
+  for (const o of list)
+    if (!URL.canParse(o) || new URL(o).origin !== o)
+      throw new ConfigError(`invalid configuration: SENTINEL_CORS_ORIGINS: ${JSON.stringify(o)} is not an origin`);
+  return list;
 }
 
 export { createLogger } from './logger.ts';
@@ -264,6 +309,12 @@ export function configEnv(config: Config): Record<string, string> {
         }),
     SENTINEL_LLM_BUDGET_INCIDENT_USD: String(config.llmBudget.incidentUsd),
     SENTINEL_LLM_BUDGET_DAY_USD: String(config.llmBudget.dayUsd),
+    SENTINEL_GATEWAY_PORT: String(config.gateway.port),
+    SENTINEL_GATEWAY_ORIGIN: config.gateway.origin,
+    SENTINEL_CORS_ORIGINS: config.gateway.corsOrigins.join(','),
+    SENTINEL_TOKEN_TTL_S: String(config.gateway.tokenTtlS),
+    SENTINEL_CLOCK_TOLERANCE_S: String(config.gateway.clockToleranceS),
+    SENTINEL_KEY_OVERLAP_S: String(config.gateway.keyOverlapS),
   };
 }
 

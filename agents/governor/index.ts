@@ -29,7 +29,7 @@ function toMachineEvent(event: SentinelEvent): GovernorEvent | undefined {
         type: 'plan',
         plan: d.plan,
         planHash: planHash(d.plan),
-        requestedBy: event.agent,
+        requestedBy: d.requestedBy ?? event.agent,
         nowMs: atMs,
       };
     }
