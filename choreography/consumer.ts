@@ -36,6 +36,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import { DeadLetterReason, deadLetterMessage, publishDeadLetter } from './dead-letter.ts';
 import { decodeEvent, publisherOf } from './envelope.ts';
+import type { PublisherCheck } from './publisher-check.ts';
 import type { SentinelEvent } from './envelope.ts';
 import { EventValidationError, NonRetryableError } from './errors.ts';
 import type { StreamKind } from './event-types.ts';
@@ -135,6 +136,12 @@ export interface ConsumerDeps {
   readonly schema: string;
   readonly publisher: Publisher;
   readonly log: Logger;
+  /**
+   * Who may publish what: an event whose publisher lacks the scope for its
+   * type is dead-lettered as `forbidden` and reported, never handled. Absent,
+   * every valid event is handled (tools and tests that are not agents).
+   */
+  readonly publisherCheck?: PublisherCheck;
 }
 
 /** The dependencies of a consumer, from one process's bus and pool. */
@@ -353,11 +360,12 @@ export class EventConsumer {
   async #handleBatch(batch: JsMsg[]): Promise<void> {
     const deliveries: Delivery[] = [];
     for (const msg of batch) {
-      try {
-        deliveries.push({ msg, event: decodeEvent(msg.data) });
-      } catch (err) {
-        await this.#deadLetter(msg, DeadLetterReason.invalid, err);
-      }
+      const event = await admit(msg, this.#deps.publisherCheck, {
+        consumer: this.spec.durable,
+        log: this.#log,
+        deadLetter: (reason, err, e) => this.#deadLetter(msg, reason, err, e),
+      });
+      if (event !== undefined) deliveries.push({ msg, event });
     }
     if (deliveries.length === 0) return;
     const handler = this.#handler;
@@ -639,4 +647,35 @@ export async function drainOutbox(
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A delivered message as an event the consumer may handle: invalid ones are
+ * dead-lettered as `invalid`; those whose publisher may not publish their type
+ * as `forbidden`, and reported. Undefined when the message was dead-lettered.
+ */
+export async function admit(
+  msg: JsMsg,
+  check: PublisherCheck | undefined,
+  o: {
+    readonly consumer: string;
+    readonly log: Logger;
+    deadLetter(reason: DeadLetterReason, err: unknown, event?: SentinelEvent): Promise<void>;
+  },
+): Promise<SentinelEvent | undefined> {
+  let event: SentinelEvent;
+  try {
+    event = decodeEvent(msg.data);
+  } catch (err) {
+    await o.deadLetter(DeadLetterReason.invalid, err);
+    return undefined;
+  }
+  const refusal = check?.refuse(event);
+  if (refusal === undefined) return event;
+  o.log.warn({ eventId: event.id, type: event.type, agent: event.agent }, `forged event refused: ${refusal}`);
+  await o.deadLetter(DeadLetterReason.forbidden, new NonRetryableError(refusal), event);
+  await check?.report(event, refusal, o.consumer).catch((err: unknown) => {
+    o.log.error({ err, eventId: event.id }, 'could not report a forged event');
+  });
+  return undefined;
 }

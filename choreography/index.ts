@@ -104,6 +104,7 @@ export type { MembershipOptions } from './membership.ts';
 export type { Migration } from './migrations.ts';
 export type { PartitionListener, PartitionOwnershipOptions } from './partition-ownership.ts';
 export type { PublishResult, PublisherOptions } from './publisher.ts';
+export type { PublisherCheck } from './publisher-check.ts';
 export type { ReadEventsOptions } from './read-events.ts';
 export type { StreamSettings } from './streams.ts';
 export type { Names } from './subjects.ts';

@@ -18,9 +18,9 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { Bus } from './bus.ts';
-import { ensureConsumer } from './consumer.ts';
+import { admit, ensureConsumer } from './consumer.ts';
+import type { PublisherCheck } from './publisher-check.ts';
 import { DeadLetterReason, deadLetterMessage } from './dead-letter.ts';
-import { decodeEvent } from './envelope.ts';
 import type { SentinelEvent } from './envelope.ts';
 import { eventsHandled } from './metrics.ts';
 import { visitEvents } from './read-events.ts';
@@ -37,6 +37,8 @@ export interface TelemetryConsumerSpec {
   readonly maxBatch?: number;
   /** Messages pulled ahead. @default 256 */
   readonly prefetch?: number;
+  /** Who may publish telemetry (as a consumer's `publisherCheck`). @default every valid event */
+  readonly publisherCheck?: PublisherCheck;
 }
 
 /** Handles a batch of valid telemetry events, in stream order. */
@@ -125,11 +127,12 @@ export class TelemetryConsumer {
   async #handleBatch(msgs: readonly JsMsg[]): Promise<void> {
     const valid: { msg: JsMsg; event: SentinelEvent }[] = [];
     for (const msg of msgs) {
-      try {
-        valid.push({ msg, event: decodeEvent(msg.data) });
-      } catch (err) {
-        await this.#deadLetter(msg, DeadLetterReason.invalid, err);
-      }
+      const event = await admit(msg, this.spec.publisherCheck, {
+        consumer: this.spec.durable,
+        log: this.#log,
+        deadLetter: (reason, err, e) => this.#deadLetter(msg, reason, err, e),
+      });
+      if (event !== undefined) valid.push({ msg, event });
     }
     if (valid.length === 0) return;
     try {

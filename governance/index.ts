@@ -135,3 +135,17 @@ export type {
 // --- approval: the hash an approval binds to (governance/approval/) ---
 export { canonicalJson, planHash } from './approval/plan-hash.ts';
 // --- end approval ---
+
+// --- identity: scopes of agents and people (governance/identity/) ---
+export {
+  AGENT_ROLES,
+  agentScopes,
+  isAgentRole,
+  isPersonRole,
+  mayPublish,
+  PERSON_ROLES,
+  personScopes,
+  ROLE_GRANTS,
+} from './identity/scopes.ts';
+export type { AgentRole, PersonRole, RoleGrant } from './identity/scopes.ts';
+// --- end identity ---

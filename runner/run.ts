@@ -191,7 +191,7 @@ class TestApprover {
   readonly #publisher: Publisher;
   readonly #say: (line: string) => void;
   readonly #answered = new Set<string>();
-  static readonly identity = { role: 'approver', instance: 'scenario-runner' };
+  static readonly identity = { role: 'runner', instance: 'scenario-runner' };
 
   constructor(publisher: Publisher, say: (line: string) => void) {
     this.#publisher = publisher;

@@ -50,7 +50,7 @@ export async function startDetectorAgent(
   ctx: AgentContext,
   options: DetectorAgentOptions = {},
 ): Promise<AgentService> {
-  const { config, bus, etcd, identity, log, publisher } = ctx;
+  const { config, bus, etcd, identity, log, publisher, publisherCheck } = ctx;
   const workers = new Map<number, Worker>();
   const queues = new Map<number, Promise<void>>();
   const serially = (p: number, fn: () => Promise<void>) => {
@@ -107,7 +107,7 @@ export async function startDetectorAgent(
     const consumer = new TelemetryConsumer(
       bus,
       log,
-      { durable: `${identity.role}-p${partition}`, partition },
+      { durable: `${identity.role}-p${partition}`, partition, publisherCheck },
       publish,
     );
     const worker: Worker = { partition, detector, consumer, lifecycle };

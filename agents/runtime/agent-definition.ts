@@ -22,6 +22,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import type {
+  PublisherCheck,
   AgentIdentity,
   Bus,
   EventType,
@@ -90,6 +91,8 @@ export interface AgentContext {
   readonly publisher: Publisher;
   readonly pool: Pool;
   readonly etcd: Etcd3;
+  /** The check of an event's publisher against the scope catalogue, for consumers the agent makes itself. */
+  readonly publisherCheck: PublisherCheck;
 }
 
 /** A running service agent. */

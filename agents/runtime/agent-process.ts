@@ -39,6 +39,7 @@ import type {
   SentinelEvent,
   WorkHandler,
 } from '../../choreography/index.ts';
+import { publisherScopeCheck } from './publisher-scope.ts';
 import { createActorHandler, tickActors } from './actor-handler.ts';
 import type {
   AgentContext,
@@ -99,7 +100,8 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
     streams: streamSettings(config.streamMaxBytes),
     name: `${def.role}/${instance}`,
   });
-  const deps = consumerDeps(bus, pool, schema, log);
+  const publisherCheck = publisherScopeCheck(new Publisher(bus.js, bus.names), identity);
+  const deps = { ...consumerDeps(bus, pool, schema, log), publisherCheck };
   const registry = await openRegistry(bus);
   let stopMachine = async () => {};
 
@@ -113,7 +115,16 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
   /** What a service or work agent is handed: this process's connections. */
   const context = (): AgentContext => {
     etcd ??= connectEtcd(config.etcdUrl);
-    return { config, identity, log, bus, publisher: new Publisher(bus.js, bus.names), pool, etcd };
+    return {
+      config,
+      identity,
+      log,
+      bus,
+      publisher: new Publisher(bus.js, bus.names),
+      pool,
+      etcd,
+      publisherCheck,
+    };
   };
 
   if (def.kind === 'service') {

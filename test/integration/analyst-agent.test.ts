@@ -22,7 +22,12 @@ import { eventually, testEnv } from '../support/harness.ts';
 import { redisKeys } from '../support/redis-keys.ts';
 import type { TestEnv } from '../support/harness.ts';
 
-const world: AgentIdentity = { role: 'test', instance: 'analyst-agent' };
+/** The events the analyst reads, each published by the role entitled to it (the analyst refuses forged ones). */
+const as = {
+  collector: { role: 'collector', instance: 'analyst-agent-test' },
+  detector: { role: 'detector', instance: 'analyst-agent-test' },
+  correlator: { role: 'correlator', instance: 'analyst-agent-test' },
+} satisfies Record<string, AgentIdentity>;
 const API_KEY = 'sk-analyst-agent';
 
 const HYPOTHESES = JSON.stringify({
@@ -75,7 +80,7 @@ async function openIncident(env: TestEnv, v: Variant): Promise<string> {
   const events: SentinelEvent[] = [];
   const topology: Record<string, string[]> = { frontend: ['checkout'], checkout: ['payments'], payments: [] };
   for (const [service, dependsOn] of Object.entries(topology))
-    events.push(createEvent('sentinel.topology.observed.v1', { environment: e, service, dependsOn }, world));
+    events.push(createEvent('sentinel.topology.observed.v1', { environment: e, service, dependsOn }, as.collector));
   events.push(
     createEvent(
       'sentinel.change.recorded.v1',
@@ -88,7 +93,7 @@ async function openIncident(env: TestEnv, v: Variant): Promise<string> {
         by: 'ci',
         at: new Date(now - 60_000).toISOString(),
       },
-      world,
+      as.collector,
     ),
   );
   const anomaly = (
@@ -115,7 +120,7 @@ async function openIncident(env: TestEnv, v: Variant): Promise<string> {
         window: { startMs: now - agoMs, endMs: now },
         fingerprint: `${service}:${name}:${signal}`,
       },
-      world,
+      as.detector,
     );
   const anomalies = [
     anomaly('payments', 'http_request_duration_seconds', 'latency', v.p99, 0.02, 40_000),
@@ -141,7 +146,7 @@ async function openIncident(env: TestEnv, v: Variant): Promise<string> {
         target: { environment: e, service: 'payments', instance: `payments-${v.pod}` },
         lines: lines.map((text, i) => ({ timestampMs: now - 30_000 + i, level: 'error', text })),
       },
-      world,
+      as.collector,
     ),
     { partition: 0 },
   );
@@ -158,7 +163,7 @@ async function openIncident(env: TestEnv, v: Variant): Promise<string> {
         title: 'payments errors and latency',
         signals: anomalies.length,
       },
-      world,
+      as.correlator,
       { subject: incidentId, correlationid: incidentId },
     ),
   );
