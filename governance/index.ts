@@ -136,16 +136,56 @@ export type {
 export { canonicalJson, planHash } from './approval/plan-hash.ts';
 // --- end approval ---
 
-// --- identity: scopes of agents and people (governance/identity/) ---
+// --- identity: scopes, tokens, people, sessions, security log, NATS credentials (governance/identity/) ---
 export {
+  Accounts,
   AGENT_ROLES,
   agentScopes,
+  createAgentNkey,
+  eventSubjects,
+  GATEWAY_AUDIENCE,
+  IDENTITY_COMPONENT,
+  IdentityError,
+  IdentityErrorCode,
+  identityMigrations,
   isAgentRole,
   isPersonRole,
+  KeyStoreError,
+  MAX_SESSION_TTL_S,
+  MAX_TOKEN_TTL_S,
   mayPublish,
+  mintAgentUser,
+  natsPermissions,
+  PASSWORD_LENGTH,
   PERSON_ROLES,
   personScopes,
+  PRINCIPAL_KINDS,
   ROLE_GRANTS,
-} from './identity/scopes.ts';
-export type { AgentRole, PersonRole, RoleGrant } from './identity/scopes.ts';
+  SECURITY_KINDS,
+  SecurityLog,
+  TokenAuthority,
+  TokenType,
+  USERNAME_PATTERN,
+} from './identity/index.ts';
+export type {
+  Account,
+  AccountsOptions,
+  AgentRole,
+  IdentityStatus,
+  IssueRequest,
+  MintAgentUserInput,
+  NatsPermissions,
+  PersonRole,
+  PrincipalKind,
+  RoleGrant,
+  SecurityEvent,
+  SecurityKind,
+  SecurityRecord,
+  Session,
+  SignInMethod,
+  SubjectPermission,
+  TokenAuthorityOptions,
+  VerifiedToken,
+  VerifyExpectation,
+} from './identity/index.ts';
 // --- end identity ---

@@ -121,7 +121,12 @@ export const ROLE_GRANTS: Readonly<Record<AgentRole, RoleGrant>> = {
     api: [],
   },
   executor: {
-    publish: [...ofNoun('action'), 'sentinel.incident.resolved.v1', 'sentinel.incident.escalated.v1', SECURITY],
+    publish: [
+      ...ofNoun('action'),
+      'sentinel.incident.resolved.v1',
+      'sentinel.incident.escalated.v1',
+      SECURITY,
+    ],
     consume: ['sentinel.plan.approved.v1'],
     actions: ActionName.options,
     api: [],
