@@ -2,8 +2,9 @@
  * One process's connections to the event bus: NATS, JetStream, its manager,
  * and the names of the namespace. Closing drains, so acks in flight are sent.
  */
-import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/transport-node';
+import fs from 'node:fs';
+import { connect, credsAuthenticator, jwtAuthenticator } from '@nats-io/transport-node';
+import type { Authenticator, NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -23,8 +24,33 @@ export interface Bus {
   close(): Promise<void>;
 }
 
+/** A NATS user: its JWT (signed by the account) and the seed of its own nkey. */
+export interface NatsUserCredentials {
+  readonly jwt: string;
+  readonly seed: Uint8Array;
+}
+
 export interface BusOptions {
   readonly url: string;
+  /**
+   * Who to connect as. A function is asked again on every (re)connect, so a
+   * process that renews its credentials hands the newest; a string is the
+   * text of a creds file. Takes precedence over {@link credsFile}.
+   */
+  readonly credentials?: NatsUserCredentials | (() => NatsUserCredentials) | string;
+  /**
+   * Path of a creds file, read on every (re)connect (`config.natsCreds`: the
+   * stack's admin creds by default). A file that does not exist means no
+   * credentials: a server without auth accepts that, one in operator mode
+   * refuses it with "Authorization Violation".
+   */
+  readonly credsFile?: string | undefined;
+  /**
+   * Prefix of this connection's reply subjects. An agent's NATS user may
+   * subscribe only to its role's prefix (`natsInboxPrefix(role)` in
+   * governance), so it cannot read other agents' replies. @default '_INBOX'
+   */
+  readonly inboxPrefix?: string;
   readonly namespace: string;
   /** Connection name the server shows (role/instance). */
   readonly name: string;
@@ -55,9 +81,28 @@ export async function listBucket(bus: Bus, kv: KV): Promise<Map<string, Uint8Arr
   return out;
 }
 
+/** The authenticator for `options`, or undefined to connect without credentials. */
+function authenticatorOf(options: BusOptions): Authenticator | undefined {
+  const { credentials, credsFile } = options;
+  if (typeof credentials === 'string') return credsAuthenticator(new TextEncoder().encode(credentials));
+  if (typeof credentials === 'function') {
+    // One call per connect, so the JWT and the seed always come from the same renewal.
+    return (nonce) => {
+      const { jwt, seed } = credentials();
+      return jwtAuthenticator(jwt, seed)(nonce);
+    };
+  }
+  if (credentials !== undefined) return jwtAuthenticator(credentials.jwt, credentials.seed);
+  if (credsFile === undefined || !fs.existsSync(credsFile)) return undefined;
+  return credsAuthenticator(() => fs.readFileSync(credsFile));
+}
+
 export async function connectBus(options: BusOptions): Promise<Bus> {
+  const authenticator = authenticatorOf(options);
   const nc = await connect({
     servers: options.url,
+    ...(authenticator === undefined ? {} : { authenticator }),
+    ...(options.inboxPrefix === undefined ? {} : { inboxPrefix: options.inboxPrefix }),
     name: options.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,

@@ -78,7 +78,7 @@ export {
   parseTraceParent,
 } from './trace-context.ts';
 
-export type { Bus, BusOptions } from './bus.ts';
+export type { Bus, BusOptions, NatsUserCredentials } from './bus.ts';
 export type {
   ConsumerDeps,
   ConsumerOutcome,

@@ -47,7 +47,13 @@ async function printStack(c: Config): Promise<void> {
 }
 
 async function agents(c: Config): Promise<Heartbeat[]> {
-  const bus = await connectBus({ url: c.natsUrl, namespace: c.namespace, name: 'cli', ensureStreams: false });
+  const bus = await connectBus({
+    url: c.natsUrl,
+    credsFile: c.natsCreds,
+    namespace: c.namespace,
+    name: 'cli',
+    ensureStreams: false,
+  });
   try {
     return await listAgents(bus, await openRegistry(bus));
   } finally {
@@ -155,6 +161,7 @@ program
     const c = config();
     const bus = await connectBus({
       url: c.natsUrl,
+      credsFile: c.natsCreds,
       namespace: c.namespace,
       name: 'cli',
       ensureStreams: false,

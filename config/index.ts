@@ -32,6 +32,7 @@ const url = (what: string) => z.string().refine((v) => URL.canParse(v), { messag
 const schema = z.object({
   SENTINEL_HOME: z.string().min(1).default(path.join(repoRoot, '.sentinel')),
   SENTINEL_NATS_URL: url('SENTINEL_NATS_URL').optional(),
+  SENTINEL_NATS_CREDS: z.string().min(1).optional(),
   SENTINEL_ETCD_URL: url('SENTINEL_ETCD_URL').optional(),
   SENTINEL_REDIS_URL: url('SENTINEL_REDIS_URL').optional(),
   SENTINEL_DATABASE_URL: url('SENTINEL_DATABASE_URL').optional(),
@@ -88,6 +89,13 @@ export interface Config {
   /** Where the private stack keeps data, logs and pid files. @default `<repo>/.sentinel` */
   readonly home: string;
   readonly natsUrl: string;
+  /**
+   * Creds file (user JWT and seed) this process connects to NATS with. Agents
+   * that fetch their own credentials from the gateway pass those instead.
+   * @default the managed stack's admin creds, `<home>/nats/auth/admin.creds`;
+   * none when `SENTINEL_NATS_URL` is set
+   */
+  readonly natsCreds: string | undefined;
   readonly etcdUrl: string;
   readonly redisUrl: string;
   readonly databaseUrl: string;
@@ -215,6 +223,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     home: path.resolve(e.SENTINEL_HOME),
     natsUrl: e.SENTINEL_NATS_URL ?? `nats://127.0.0.1:${defaultPorts.nats}`,
+    natsCreds:
+      e.SENTINEL_NATS_CREDS !== undefined
+        ? path.resolve(e.SENTINEL_NATS_CREDS)
+        : e.SENTINEL_NATS_URL === undefined
+          ? path.join(path.resolve(e.SENTINEL_HOME), 'nats', 'auth', 'admin.creds')
+          : undefined,
     etcdUrl: e.SENTINEL_ETCD_URL ?? `http://127.0.0.1:${defaultPorts.etcdClient}`,
     redisUrl: e.SENTINEL_REDIS_URL ?? `redis://127.0.0.1:${defaultPorts.redis}`,
     databaseUrl: e.SENTINEL_DATABASE_URL ?? `postgres://sentinel@127.0.0.1:${defaultPorts.postgres}/sentinel`,
@@ -281,6 +295,7 @@ export function configEnv(config: Config): Record<string, string> {
   return {
     SENTINEL_HOME: config.home,
     ...(config.external.nats ? { SENTINEL_NATS_URL: config.natsUrl } : {}),
+    ...(config.natsCreds === undefined ? {} : { SENTINEL_NATS_CREDS: config.natsCreds }),
     ...(config.external.etcd ? { SENTINEL_ETCD_URL: config.etcdUrl } : {}),
     ...(config.external.redis ? { SENTINEL_REDIS_URL: config.redisUrl } : {}),
     ...(config.external.postgres ? { SENTINEL_DATABASE_URL: config.databaseUrl } : {}),

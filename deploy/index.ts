@@ -8,6 +8,7 @@ export { startEtcd } from './etcd-instance.ts';
 export { silentLog } from './log.ts';
 export { serverKinds, serverPaths } from './server-definition.ts';
 export { natsMonitorPort, etcdPeerPort, portOf } from './ports.ts';
+export { natsAuthPaths, readAccountSigningSeed } from './nats-auth.ts';
 
 export type { StackErrorOptions } from './errors.ts';
 export type { StackUpOptions, ServerStatus, ServerUpResult, ServerDownResult } from './stack.ts';

@@ -9,6 +9,12 @@
  * loss can drop up to two minutes of acknowledged messages on this *local*
  * stack. Production runs a current NATS cluster with `sync_interval: always`,
  * see `deploy/nats-production.conf`.
+ *
+ * Auth: the server runs in operator mode (see `nats-auth.ts`): nobody connects
+ * without a user JWT signed by the `SENTINEL` account, and each agent's JWT
+ * carries the subjects its role may use, so the server refuses the rest. A
+ * server of ours still running an older config without auth is restarted
+ * (operator mode cannot be reloaded), and its streams move into `SENTINEL`.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,6 +22,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Config } from '../config/index.ts';
 import { StackError, StackErrorCode } from './errors.ts';
+import { adoptGlobalAccountStreams, ensureNatsTrust } from './nats-auth.ts';
+import type { NatsTrust } from './nats-auth.ts';
 import { assertLoopback, natsMonitorPort, portOf } from './ports.ts';
 import { natsGreets, natsHealthy } from './probes.ts';
 import type { LaunchPlan, ListenPort, ServerContext, ServerDefinition } from './server-definition.ts';
@@ -49,13 +57,18 @@ export function supportsSyncInterval(version: NatsVersion): boolean {
   return version.major > 2 || (version.major === 2 && version.minor >= 10);
 }
 
+/** The line that marks a config in operator mode; its absence means an older config without auth. */
+const OPERATOR_LINE = /^operator: /m;
+
 /** The config file of the private instance. `storeDir` must be absolute. */
 export function natsConfigText(options: {
   readonly port: number;
   readonly monitorPort: number;
   readonly storeDir: string;
   readonly syncAlways: boolean;
+  readonly trust: NatsTrust;
 }): string {
+  const { trust } = options;
   return [
     '# Written by Sentinel (deploy/nats-server.ts) on every start; edits are lost.',
     `listen: 127.0.0.1:${options.port}`,
@@ -66,6 +79,13 @@ export function natsConfigText(options: {
     options.syncAlways
       ? '  sync_interval: always'
       : '  # sync_interval needs nats-server >= 2.10; this one fsyncs every 2 minutes.',
+    '}',
+    `operator: ${JSON.stringify(trust.operatorJwtFile)}`,
+    `system_account: ${trust.systemAccount}`,
+    // Accounts come only from this file: nothing can add one at run time.
+    'resolver: MEMORY',
+    'resolver_preload: {',
+    ...Object.entries(trust.preload).map(([key, jwt]) => `  ${key}: ${JSON.stringify(jwt)}`),
     '}',
     '',
   ].join('\n');
@@ -106,12 +126,25 @@ export const natsServer: ServerDefinition = {
     }
     const storeDir = path.join(paths.dataDir, 'jetstream');
     fs.mkdirSync(storeDir, { recursive: true, mode: 0o700 });
+    const trust = await ensureNatsTrust(paths.home);
+    if (adoptGlobalAccountStreams(storeDir, trust.account)) {
+      log.info(`NATS: streams kept without auth moved into account ${trust.account}`);
+    }
     const configFile = path.join(paths.dataDir, 'nats.conf');
     fs.writeFileSync(
       configFile,
-      natsConfigText({ port, monitorPort: natsMonitorPort(port), storeDir, syncAlways }),
+      natsConfigText({ port, monitorPort: natsMonitorPort(port), storeDir, syncAlways, trust }),
     );
     return { command: binary, args: ['-c', configFile] };
+  },
+
+  outdated({ paths }) {
+    // The running process read this file when it started; `prepare` rewrites it only before a start.
+    try {
+      return !OPERATOR_LINE.test(fs.readFileSync(path.join(paths.dataDir, 'nats.conf'), 'utf8'));
+    } catch {
+      return false;
+    }
   },
 
   async probe(config, managed) {

@@ -74,6 +74,13 @@ export interface ServerDefinition extends PackageNeed {
   /** Creates data directories and config files; returns the process to start. */
   prepare(context: ServerContext): Promise<LaunchPlan>;
   /**
+   * Whether our running instance was started with a config this version no
+   * longer writes and cannot reload (NATS without auth before operator mode):
+   * `up` then stops it and starts it again through {@link prepare}. Data stays.
+   * @default never
+   */
+  outdated?(context: ServerContext): boolean;
+  /**
    * Whether a just-started private instance is ready for {@link setup}.
    * @default {@link probe}
    */

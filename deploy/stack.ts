@@ -22,6 +22,7 @@ import {
   readProcessRecord,
   startDetached,
   stopProcess,
+  terminate,
 } from './process-control.ts';
 import type { ProcessRecord } from './process-control.ts';
 import { waitUntilAnswering } from './readiness.ts';
@@ -124,6 +125,10 @@ async function upManaged(
   let record: ProcessRecord | undefined = readProcessRecord(paths.runDir, def.kind);
   let installed = false;
   let action: ServerUpResult['action'];
+  if (record !== undefined && isRunning(record) && def.outdated?.(context) === true) {
+    log.info(`${def.title}: restarting pid ${record.pid}, started with an outdated config`);
+    await terminate(record, def.stopSignal === undefined ? {} : { signal: def.stopSignal });
+  }
   if (record !== undefined && isRunning(record)) {
     action = 'already-running';
   } else {

@@ -155,6 +155,7 @@ export {
   MAX_TOKEN_TTL_S,
   mayPublish,
   mintAgentUser,
+  natsInboxPrefix,
   natsPermissions,
   PASSWORD_LENGTH,
   PERSON_ROLES,

@@ -60,7 +60,12 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const sleep = (ms: number) => pause(ms, signal, 'the run was stopped');
 
   await stackUp(config, { log: silentLog });
-  const bus = await connectBus({ url: config.natsUrl, namespace: config.namespace, name: 'runner' });
+  const bus = await connectBus({
+    url: config.natsUrl,
+    credsFile: config.natsCreds,
+    namespace: config.namespace,
+    name: 'runner',
+  });
   const environment = `${scenario.name.slice(0, 48)}-${Date.now().toString(36)}${randomBytes(1).toString('hex')}`;
   const observer = new RunObserver(environment);
   let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;

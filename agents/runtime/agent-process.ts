@@ -96,6 +96,7 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
   await migrate(pool, schema, 'runtime', runtimeMigrations);
   const bus: Bus = await connectBus({
     url: config.natsUrl,
+    credsFile: config.natsCreds,
     namespace: config.namespace,
     streams: streamSettings(config.streamMaxBytes),
     name: `${def.role}/${instance}`,

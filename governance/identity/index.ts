@@ -42,5 +42,11 @@ export type { Account, AccountsOptions, Session, SignInMethod } from './accounts
 export type { SecurityEvent, SecurityKind, SecurityRecord } from './security-log.ts';
 
 // --- nats credentials (nats-credentials.ts) ---
-export { createAgentNkey, eventSubjects, mintAgentUser, natsPermissions } from './nats-credentials.ts';
+export {
+  createAgentNkey,
+  eventSubjects,
+  mintAgentUser,
+  natsInboxPrefix,
+  natsPermissions,
+} from './nats-credentials.ts';
 export type { MintAgentUserInput, NatsPermissions, SubjectPermission } from './nats-credentials.ts';

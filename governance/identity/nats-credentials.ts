@@ -21,7 +21,9 @@
  *   which publishes as the consuming agent: those are its own event types;
  * - its heartbeat in the agents KV bucket (keys `<role>.<instance>`), reading
  *   that bucket and the discovery bucket;
- * - `$JS.API.INFO`, and replies on `_INBOX.>`.
+ * - `$JS.API.INFO`, and replies on its role's own inbox prefix
+ *   ({@link natsInboxPrefix}): `_INBOX.>` would let any agent read the replies
+ *   of every other, pull-consumer deliveries included.
  * Creating, changing, purging or deleting a stream, and deleting a message,
  * are denied outright: the streams and buckets are made by an admin process
  * (the supervisor, `sentinel up`) before agents start.
@@ -58,6 +60,14 @@ const DENIED_API = [
   '$JS.API.STREAM.SNAPSHOT.>',
   '$JS.API.STREAM.RESTORE.>',
 ] as const;
+
+/**
+ * The inbox prefix an agent of `role` must connect with (`connectBus({
+ * inboxPrefix })`): the only replies it may subscribe to.
+ */
+export function natsInboxPrefix(role: AgentRole): string {
+  return `_INBOX_${role}`;
+}
 
 /** The KV stream behind a bucket (the client's naming). */
 const kvStream = (bucket: string) => `KV_${bucket}`;
@@ -101,7 +111,10 @@ export function natsPermissions(role: AgentRole, names: Names): NatsPermissions 
       `$JS.ACK.${s}.>`,
     ]),
   ];
-  const subscribe = ['_INBOX.>', ...read.map((s) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${s}.*`)];
+  const subscribe = [
+    `${natsInboxPrefix(role)}.>`,
+    ...read.map((s) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${s}.*`),
+  ];
   return {
     publish: { allow: publish, deny: [...DENIED_API] },
     subscribe: { allow: subscribe, deny: [] },
@@ -152,8 +165,9 @@ function isUserPublicKey(key: string): boolean {
 }
 
 /**
- * Signs a user JWT for one agent: its role's {@link natsPermissions}, named
- * `role/instance`, expiring `ttlS` seconds from now.
+ * Signs a user JWT for one agent: its role's {@link natsPermissions} (its
+ * heartbeat narrowed to its own key), named `role/instance`, expiring `ttlS`
+ * seconds from now.
  *
  * @throws IdentityError `request_invalid` when the role, instance, key or ttl is not acceptable.
  */
@@ -188,9 +202,14 @@ export async function mintAgentUser(input: MintAgentUserInput): Promise<string> 
     );
   }
   const perms = natsPermissions(role, input.names);
+  // Narrowed to this instance's own heartbeat key (`<role>.<instance>`): a replica cannot fake another's.
+  const ownHeartbeat = `$KV.${input.names.agentsBucket}.${role}.>`;
+  const publish = perms.publish.allow.map((s) =>
+    s === ownHeartbeat ? `$KV.${input.names.agentsBucket}.${role}.${instance}` : s,
+  );
   const nowS = Math.floor((input.nowMs ?? Date.now()) / 1000);
   const user: Partial<User> = {
-    pub: { allow: [...perms.publish.allow], deny: [...perms.publish.deny] },
+    pub: { allow: publish, deny: [...perms.publish.deny] },
     sub: { allow: [...perms.subscribe.allow], deny: [...perms.subscribe.deny] },
     tags: [`role:${role}`],
   };

@@ -16,6 +16,7 @@ const WINDOW = 1000;
 const config = loadConfig();
 const bus = await connectBus({
   url: config.natsUrl,
+  credsFile: config.natsCreds,
   namespace: config.namespace,
   name: 'bench/publisher',
   ensureStreams: false,

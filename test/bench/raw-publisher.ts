@@ -17,6 +17,7 @@ const WINDOW = 256;
 const config = loadConfig();
 const bus = await connectBus({
   url: config.natsUrl,
+  credsFile: config.natsCreds,
   namespace: config.namespace,
   name: 'bench/raw',
   ensureStreams: false,

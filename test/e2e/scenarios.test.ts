@@ -115,6 +115,7 @@ describe('the swarm loses its leaders mid-incident', () => {
     const s = await readScenario(path.join(root, 'scenarios', 'bad-deploy.json'));
     const bus = await connectBus({
       url: config.natsUrl,
+      credsFile: config.natsCreds,
       namespace: config.namespace,
       name: 'test/e2e-chaos-2',
     });

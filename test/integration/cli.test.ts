@@ -81,6 +81,7 @@ describe('sentinel CLI', () => {
     assert.match(status.stdout, /nats\s+external\s+-\s+yes/, 'down left the external servers alone');
     const bus = await connectBus({
       url: stack.natsUrl,
+      credsFile: stack.natsCreds,
       namespace: env.SENTINEL_NAMESPACE!,
       name: 'test/cli',
       ensureStreams: false,

@@ -50,6 +50,7 @@ export async function testEnv(label: string, extra: Record<string, string> = {})
   await migrate(pool, namespace, 'runtime', runtimeMigrations);
   const bus = await connectBus({
     url: config.natsUrl,
+    credsFile: config.natsCreds,
     namespace,
     name: `test/${label}`,
     streams: streamSettings(config.streamMaxBytes),
@@ -95,6 +96,7 @@ export async function eventually<T>(
 export async function removeStaleTestNamespaces(config: Config): Promise<number> {
   const bus = await connectBus({
     url: config.natsUrl,
+    credsFile: config.natsCreds,
     namespace: 'sentinel',
     name: 'test/cleanup',
     ensureStreams: false,

@@ -26,6 +26,8 @@ export async function swarmEnvVars(home: string, namespace: string): Promise<Rec
     SENTINEL_HOME: home,
     SENTINEL_NAMESPACE: namespace,
     SENTINEL_NATS_URL: stack.natsUrl,
+    // The stack's admin creds: a NATS named from outside gets none by default.
+    ...(stack.natsCreds === undefined ? {} : { SENTINEL_NATS_CREDS: stack.natsCreds }),
     SENTINEL_ETCD_URL: stack.etcdUrl,
     SENTINEL_REDIS_URL: stack.redisUrl,
     SENTINEL_DATABASE_URL: stack.databaseUrl,
@@ -43,7 +45,12 @@ export async function swarmConfig(label: string, namespace: string): Promise<Con
 /** Stops the swarm of `config` and removes its namespace, discovery bucket and home. */
 export async function removeSwarm(config: Config): Promise<void> {
   await swarmDown(config);
-  const bus = await connectBus({ url: config.natsUrl, namespace: config.namespace, name: 'test/cleanup' });
+  const bus = await connectBus({
+    url: config.natsUrl,
+    credsFile: config.natsCreds,
+    namespace: config.namespace,
+    name: 'test/cleanup',
+  });
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 1 });
   try {
     await removeNamespace(bus, pool, config.namespace);
