@@ -1,6 +1,8 @@
 /**
- * One agent process: `node agents/main.ts <role> [--instance <id>]`.
- * SIGTERM or SIGINT stops it gracefully (a leader resigns first).
+ * One agent process of the swarm: `node agents/main.ts <role> [--instance <id>]`.
+ * It connects to NATS as its role, with credentials from the gateway (see
+ * `credentialsFromGateway`). SIGTERM or SIGINT stops it gracefully (a leader
+ * resigns first).
  */
 import { loadConfig, createLogger } from '../config/index.ts';
 import { roles } from './roles.ts';
@@ -19,6 +21,7 @@ const log = createLogger(config.logLevel);
 const agent = await startAgent(await entry.load(config), {
   config,
   log,
+  credentialsFromGateway: true,
   ...(flag === '--instance' && value ? { instance: value } : {}),
 });
 let exiting = false;

@@ -5,6 +5,7 @@
  *   sentinel agents [--json]         every running agent: role, instance, leader/standby, lag, heartbeat
  *   sentinel nab [score]             the detector on NAB-shaped data, and NAB's scoring
  *   sentinel scenario run <file>     a scenario against the swarm, judged (or --all <dir>)
+ *   sentinel account add|list|disable  people's accounts and roles (the first admin)
  */
 import { Command } from 'commander';
 import { loadConfig, ConfigError } from '../config/index.ts';
@@ -22,6 +23,7 @@ import type { StackLog } from '../deploy/index.ts';
 import { connectBus, readDeadLetters } from '../choreography/index.ts';
 import { listAgents, openRegistry } from '../agents/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
+import { registerAccounts } from './accounts.ts';
 import { registerCosts } from './costs.ts';
 import { registerNab } from './nab.ts';
 import { registerScenario } from './scenario.ts';
@@ -98,15 +100,19 @@ program
     say.info(
       started ? `swarm supervisor started (pid ${pid})` : `swarm already running (supervisor pid ${pid})`,
     );
-    // Give the agents a moment to register, then show them.
-    const deadline = Date.now() + 20_000;
+    // Give the agents a moment to get their credentials from the gateway and register, then show them.
+    const deadline = Date.now() + 60_000;
     let list: Heartbeat[] = [];
     while (Date.now() < deadline) {
       list = await agents(c);
-      if (list.some((a) => a.status === 'leader') && list.length >= swarmStatus(c).children.length) break;
+      const expected = swarmStatus(c).children.filter((x) => !x.name.startsWith('gateway-')).length;
+      if (list.some((a) => a.status === 'leader') && list.length >= expected) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     printAgents(list);
+    say.info(
+      `gateway: ${c.gateway.url} (console ${c.gateway.origin}/console; API ${c.gateway.url}/v1/openapi.json)`,
+    );
   });
 
 program
@@ -191,6 +197,7 @@ program
 registerNab(program);
 registerScenario(program);
 registerCosts(program);
+registerAccounts(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -71,10 +71,16 @@ const schema = z.object({
   SENTINEL_LLM_BUDGET_DAY_USD: z.coerce.number().min(0).max(1_000_000).default(20),
   SENTINEL_GATEWAY_PORT: z.coerce.number().int().min(0).max(65535).default(18080),
   SENTINEL_GATEWAY_ORIGIN: url('SENTINEL_GATEWAY_ORIGIN').optional(),
+  SENTINEL_GATEWAY_URL: url('SENTINEL_GATEWAY_URL').optional(),
   SENTINEL_CORS_ORIGINS: z.string().max(4096).default(''),
   SENTINEL_TOKEN_TTL_S: z.coerce.number().int().min(30).max(3600).default(300),
   SENTINEL_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(120).default(5),
-  SENTINEL_KEY_OVERLAP_S: z.coerce.number().int().min(60).max(30 * 86_400).default(3600),
+  SENTINEL_KEY_OVERLAP_S: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86_400)
+    .default(3600),
 });
 
 /** One OpenAI-compatible endpoint: where, which model, with what key. */
@@ -170,6 +176,11 @@ export interface Config {
      * @default `http://localhost:<port>`
      */
     readonly origin: string;
+    /**
+     * Where agents and tools reach the gateway (its bootstrap endpoint, the
+     * API). @default `http://127.0.0.1:<port>`
+     */
+    readonly url: string;
     /** Browser origins allowed to call the API across origins; none by default (CORS closed). */
     readonly corsOrigins: readonly string[];
     /** Lifetime of an access token, in seconds (minutes, per RFC 8725 practice). @default 300 */
@@ -193,6 +204,15 @@ export class ConfigError extends Error {
 /** The fleet action token: the configured one, or the secret made once under the home. */
 export function fleetToken(config: Config): string {
   return config.fleetToken ?? localSecret(config.home, 'fleet-action-token');
+}
+
+/**
+ * The bootstrap secret of an agent role: what its processes present to the
+ * gateway for their credentials. Made once per home (a deployment provisions
+ * it instead, one secret per role, to the role's processes only).
+ */
+export function bootstrapSecret(config: Config, role: string): string {
+  return localSecret(config.home, `bootstrap-${role}`);
 }
 
 /** Reads and validates settings from an environment (default: this process's). */
@@ -263,6 +283,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     gateway: {
       port: e.SENTINEL_GATEWAY_PORT,
       origin: e.SENTINEL_GATEWAY_ORIGIN ?? `http://localhost:${e.SENTINEL_GATEWAY_PORT}`,
+      url: e.SENTINEL_GATEWAY_URL ?? `http://127.0.0.1:${e.SENTINEL_GATEWAY_PORT}`,
       corsOrigins: corsOrigins(e.SENTINEL_CORS_ORIGINS),
       tokenTtlS: e.SENTINEL_TOKEN_TTL_S,
       clockToleranceS: e.SENTINEL_CLOCK_TOLERANCE_S,
@@ -279,7 +300,9 @@ function corsOrigins(value: string): string[] {
     .filter((o) => o !== '');
   for (const o of list)
     if (!URL.canParse(o) || new URL(o).origin !== o)
-      throw new ConfigError(`invalid configuration: SENTINEL_CORS_ORIGINS: ${JSON.stringify(o)} is not an origin`);
+      throw new ConfigError(
+        `invalid configuration: SENTINEL_CORS_ORIGINS: ${JSON.stringify(o)} is not an origin`,
+      );
   return list;
 }
 
@@ -326,6 +349,7 @@ export function configEnv(config: Config): Record<string, string> {
     SENTINEL_LLM_BUDGET_DAY_USD: String(config.llmBudget.dayUsd),
     SENTINEL_GATEWAY_PORT: String(config.gateway.port),
     SENTINEL_GATEWAY_ORIGIN: config.gateway.origin,
+    SENTINEL_GATEWAY_URL: config.gateway.url,
     SENTINEL_CORS_ORIGINS: config.gateway.corsOrigins.join(','),
     SENTINEL_TOKEN_TTL_S: String(config.gateway.tokenTtlS),
     SENTINEL_CLOCK_TOLERANCE_S: String(config.gateway.clockToleranceS),

@@ -9,6 +9,8 @@ export { silentLog } from './log.ts';
 export { serverKinds, serverPaths } from './server-definition.ts';
 export { natsMonitorPort, etcdPeerPort, portOf } from './ports.ts';
 export { natsAuthPaths, readAccountSigningSeed } from './nats-auth.ts';
+export { ensureInstalled } from './install.ts';
+export type { InstallOptions, PackageNeed } from './install.ts';
 
 export type { StackErrorOptions } from './errors.ts';
 export type { StackUpOptions, ServerStatus, ServerUpResult, ServerDownResult } from './stack.ts';

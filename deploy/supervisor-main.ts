@@ -1,12 +1,16 @@
 /**
- * The swarm's supervisor process (started detached by `sentinel up`): runs
- * every role of `agents/roles.ts` with its replica count, restarts what dies,
- * and writes who runs where to `<home>/run/swarm.json`.
+ * The swarm's supervisor process (started detached by `sentinel up`): makes
+ * the namespace's streams and buckets (as admin: agents connect with their
+ * role's permissions, which may not create them), runs the gateway and every
+ * role of `agents/roles.ts` with its replica count, restarts what dies, and
+ * writes who runs where to `<home>/run/swarm.json`. Agents get their
+ * credentials from the gateway, so it starts first; they wait for it.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { childEnv, createLogger, loadConfig, repoRoot } from '../config/index.ts';
-import { roles } from '../agents/index.ts';
+import { openDiscovery, openRegistry, roles } from '../agents/index.ts';
+import { connectBus, streamSettings } from '../choreography/index.ts';
 import { Supervisor } from './supervisor.ts';
 import type { ChildSpec } from './supervisor.ts';
 
@@ -14,7 +18,25 @@ const config = loadConfig();
 const log = createLogger(config.logLevel, { agent: 'supervisor' });
 const logDir = path.join(config.home, 'logs', 'agents');
 mkdirSync(logDir, { recursive: true });
-const specs: ChildSpec[] = Object.entries(roles).flatMap(([role, entry]) =>
+const bus = await connectBus({
+  url: config.natsUrl,
+  credsFile: config.natsCreds,
+  namespace: config.namespace,
+  name: 'supervisor',
+  streams: streamSettings(config.streamMaxBytes),
+});
+await openRegistry(bus);
+await openDiscovery(bus);
+await bus.close();
+
+const gateway: ChildSpec = {
+  name: 'gateway-1',
+  command: process.execPath,
+  args: [path.join(repoRoot, 'gateway', 'process.ts')],
+  env: childEnv({}),
+  logFile: path.join(logDir, 'gateway-1.log'),
+};
+const agents: ChildSpec[] = Object.entries(roles).flatMap(([role, entry]) =>
   Array.from({ length: entry.replicas }, (_, i) => ({
     name: `${role}-${i + 1}`,
     command: process.execPath,
@@ -23,7 +45,7 @@ const specs: ChildSpec[] = Object.entries(roles).flatMap(([role, entry]) =>
     logFile: path.join(logDir, `${role}-${i + 1}.log`),
   })),
 );
-const supervisor = new Supervisor(specs, log);
+const supervisor = new Supervisor([gateway, ...agents], log);
 supervisor.start();
 const statusFile = path.join(config.home, 'run', 'swarm.json');
 const writeStatus = () =>

@@ -77,7 +77,9 @@ export function requireScope(c: Context<GatewayEnv>, scope: string): Principal {
   const p = principalOf(c);
   if (!p.scopes.has(scope))
     throw new HttpProblem(403, 'insufficient_scope', `this request needs the scope ${scope}`, {
-      headers: { 'WWW-Authenticate': `Bearer realm="sentinel", error="insufficient_scope", scope="${scope}"` },
+      headers: {
+        'WWW-Authenticate': `Bearer realm="sentinel", error="insufficient_scope", scope="${scope}"`,
+      },
     });
   return p;
 }

@@ -15,7 +15,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
-import { createLogger } from '../../config/index.ts';
+import { bootstrapSecret, createLogger } from '../../config/index.ts';
+import { isAgentRole, natsInboxPrefix } from '../../governance/index.ts';
 import {
   choreographyMigrations,
   connectBus,
@@ -40,6 +41,7 @@ import type {
   WorkHandler,
 } from '../../choreography/index.ts';
 import { publisherScopeCheck } from './publisher-scope.ts';
+import { AgentCredentials } from './credentials.ts';
 import { createActorHandler, tickActors } from './actor-handler.ts';
 import type {
   AgentContext,
@@ -59,6 +61,14 @@ export interface AgentOptions {
   /** @default `<host>-<pid>-<random>` */
   readonly instance?: string;
   readonly log?: Logger;
+  /**
+   * Connect to NATS as the role itself: credentials from the gateway (with the
+   * role's bootstrap secret), whose permissions are the role's scopes, renewed
+   * before they expire. The supervised swarm's agents do; an agent started
+   * in-process by a test connects with the configured creds file instead.
+   * @default false
+   */
+  readonly credentialsFromGateway?: boolean;
 }
 
 export interface RunningAgent {
@@ -94,12 +104,27 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
   pool.on('error', (err) => log.warn({ err }, 'idle PostgreSQL client failed'));
   await migrate(pool, schema, 'choreography', choreographyMigrations);
   await migrate(pool, schema, 'runtime', runtimeMigrations);
+  const credentials = options.credentialsFromGateway
+    ? await AgentCredentials.obtain({
+        gatewayUrl: config.gateway.url,
+        bootstrapSecret: bootstrapSecret(config, def.role),
+        identity,
+        log,
+      })
+    : undefined;
+  const scoped = credentials?.nats();
   const bus: Bus = await connectBus({
     url: config.natsUrl,
-    credsFile: config.natsCreds,
     namespace: config.namespace,
-    streams: streamSettings(config.streamMaxBytes),
     name: `${def.role}/${instance}`,
+    ...(credentials !== undefined && scoped !== undefined
+      ? {
+          // The newest renewal on every reconnect; a restricted user may not touch streams (the supervisor made them).
+          credentials: () => credentials.nats() ?? scoped,
+          inboxPrefix: isAgentRole(def.role) ? natsInboxPrefix(def.role) : undefined,
+          ensureStreams: false,
+        }
+      : { credsFile: config.natsCreds, streams: streamSettings(config.streamMaxBytes) }),
   });
   const publisherCheck = publisherScopeCheck(new Publisher(bus.js, bus.names), identity);
   const deps = { ...consumerDeps(bus, pool, schema, log), publisherCheck };
@@ -287,6 +312,7 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
         await removeHeartbeat(registry, def.role, instance).catch(() => undefined);
         await health.close();
         await bus.close().catch(() => undefined);
+        credentials?.close();
         etcd?.close();
         await pool.end();
         log.info('agent stopped');

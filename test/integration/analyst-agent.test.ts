@@ -80,7 +80,9 @@ async function openIncident(env: TestEnv, v: Variant): Promise<string> {
   const events: SentinelEvent[] = [];
   const topology: Record<string, string[]> = { frontend: ['checkout'], checkout: ['payments'], payments: [] };
   for (const [service, dependsOn] of Object.entries(topology))
-    events.push(createEvent('sentinel.topology.observed.v1', { environment: e, service, dependsOn }, as.collector));
+    events.push(
+      createEvent('sentinel.topology.observed.v1', { environment: e, service, dependsOn }, as.collector),
+    );
   events.push(
     createEvent(
       'sentinel.change.recorded.v1',

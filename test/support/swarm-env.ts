@@ -6,6 +6,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { loadConfigWith } from '../../config/index.ts';
@@ -32,8 +33,22 @@ export async function swarmEnvVars(home: string, namespace: string): Promise<Rec
     SENTINEL_REDIS_URL: stack.redisUrl,
     SENTINEL_DATABASE_URL: stack.databaseUrl,
     SENTINEL_LOG_LEVEL: 'warn',
+    // A gateway of its own: the default port may be taken by a swarm someone runs on this machine.
+    SENTINEL_GATEWAY_PORT: String(await freePort()),
     ...testStreamLimits,
   };
+}
+
+/** A loopback port free right now (bound and released). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** The configuration of a swarm of its own, in a new temporary home (see {@link removeSwarm}). */

@@ -1,0 +1,59 @@
+/**
+ * The gateway's standard sub-apps, made from its own connections: the live
+ * stream (`/v1/stream`), passkeys and step-up approvals (`/v1/webauthn/*`,
+ * `/v1/approvals/*`), the console (`/console`) and the MCP server (`/mcp`).
+ * Each sits behind the app's hardening and authentication and checks its own
+ * scopes.
+ */
+import type { Accounts, SecurityLog, TokenAuthority } from '../governance/index.ts';
+import { loadCatalogue } from '../governance/index.ts';
+import type { GatewayMount } from './app.ts';
+import type { GatewayDeps } from './deps.ts';
+import { mcpRoutes } from './mcp/index.ts';
+import { streamRoutes } from './stream/index.ts';
+import { consoleRoutes, webauthnRoutes } from './webauthn/index.ts';
+
+/** The identity services themselves (the routes' deps see narrower views). */
+export interface IdentityServices {
+  readonly tokens: TokenAuthority;
+  readonly accounts: Accounts;
+  readonly securityLog: SecurityLog;
+}
+
+export async function standardMounts(deps: GatewayDeps, identity: IdentityServices): Promise<GatewayMount[]> {
+  const { config, bus, pool, publisher, log } = deps;
+  return [
+    { path: '/v1/stream', app: streamRoutes({ bus, log }) },
+    {
+      path: '/v1',
+      app: webauthnRoutes({
+        pool,
+        namespace: config.namespace,
+        authority: identity.tokens,
+        accounts: identity.accounts,
+        securityLog: identity.securityLog,
+        publisher,
+        bus,
+        rpId: new URL(config.gateway.origin).hostname,
+        rpName: 'Sentinel',
+        origin: config.gateway.origin,
+        log,
+        identity: deps.identity,
+        tokenTtlS: config.gateway.tokenTtlS,
+      }),
+    },
+    { path: '/console', app: consoleRoutes() },
+    {
+      path: '/mcp',
+      app: mcpRoutes({
+        bus,
+        pool,
+        namespace: config.namespace,
+        publisher,
+        catalogue: await loadCatalogue(),
+        log,
+        identity: deps.identity,
+      }),
+    },
+  ];
+}

@@ -1,0 +1,1021 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { createEvent, readEvents } from '../../choreography/index.ts';
+import { childEnv, repoRoot } from '../../config/index.ts';
+import type { EventData, EventType, SentinelEvent } from '../../choreography/index.ts';
+import { createAgentNkey } from '../../governance/index.ts';
+import { createGateway, startGateway } from '../../gateway/index.ts';
+import { eventually, testEnv } from '../support/harness.ts';
+import type { TestEnv } from '../support/harness.ts';
+import { gatewayFixture } from '../support/gateway-app.ts';
+import type { GatewayFixture } from '../support/gateway-app.ts';
+
+let env: TestEnv;
+let gw: GatewayFixture;
+
+before(async () => {
+  env = await testEnv('gwapi');
+  gw = await gatewayFixture(env);
+});
+
+after(async () => {
+  await gw.close();
+  await env.close();
+});
+
+type Problem = {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  issues?: unknown[];
+};
+
+async function problem(res: Response, status: number): Promise<Problem> {
+  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${await res.clone().text()}`);
+  assert.equal(res.headers.get('content-type'), 'application/problem+json');
+  const body = (await res.json()) as Problem;
+  assert.equal(body.status, status);
+  assert.equal(body.instance, res.headers.get('x-request-id'));
+  assert.match(body.type, /^urn:sentinel:problem:/);
+  return body;
+}
+
+async function refused401(res: Response, code?: string): Promise<Problem> {
+  const body = await problem(res, 401);
+  assert.match(res.headers.get('www-authenticate') ?? '', /^(Bearer|Bootstrap) realm="sentinel"/);
+  if (code !== undefined) assert.equal(body.type, `urn:sentinel:problem:${code}`);
+  return body;
+}
+
+async function publish<T extends EventType>(
+  type: T,
+  data: EventData<T>,
+  incidentId: string,
+  role = 'correlator',
+) {
+  const e = createEvent(
+    type,
+    data,
+    { role, instance: `${role}-1` },
+    { subject: incidentId, correlationid: incidentId },
+  );
+  await env.publisher.publish(e);
+  return e;
+}
+
+/** An incident with a root cause, a plan awaiting approval and an action. */
+async function seedIncident(): Promise<{ incidentId: string; planId: string }> {
+  const incidentId = `inc-${randomUUID().slice(0, 8)}`;
+  const planId = `plan-${randomUUID().slice(0, 8)}`;
+  await publish(
+    'sentinel.incident.opened.v1',
+    {
+      incidentId,
+      environment: 'prod',
+      fingerprint: `fp-${incidentId}`,
+      services: ['checkout', 'payments'],
+      suspects: ['payments'],
+      severity: 'critical',
+      title: 'checkout errors',
+      signals: 3,
+    },
+    incidentId,
+  );
+  await publish(
+    'sentinel.rca.completed.v1',
+    {
+      incidentId,
+      environment: 'prod',
+      analysisId: 'a-1',
+      rootCause: { service: 'payments', kind: 'bad_deploy' },
+      confidence: 0.9,
+      evidence: ['deploy at 12:00'],
+      analyst: 'deterministic',
+    },
+    incidentId,
+    'analyst',
+  );
+  const plan = {
+    planId,
+    incidentId,
+    environment: 'prod',
+    action: 'rollback' as const,
+    target: { service: 'payments', kind: 'deployment' as const, name: 'payments' },
+    parameters: {},
+    riskTier: 'high' as const,
+    expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+  };
+  await publish('sentinel.plan.proposed.v1', { plan, reasons: ['bad deploy'] }, incidentId, 'planner');
+  await publish(
+    'sentinel.approval.requested.v1',
+    {
+      planId,
+      incidentId,
+      environment: 'prod',
+      planHash: 'a'.repeat(64),
+      approvalsNeeded: 1,
+      expiresAt: new Date(Date.now() + 600_000).toISOString(),
+    },
+    incidentId,
+    'governor',
+  );
+  return { incidentId, planId };
+}
+
+async function deniedRecords(requestId: string): Promise<number> {
+  const { rows } = await env.pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM ${env.config.namespace}.identity_security_log WHERE kind = 'denied' AND request_id = $1`,
+    [requestId],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+describe('gateway - hardening', () => {
+  test('gateway - answers /healthz without a token, with security headers and a request id', async () => {
+    const res = await gw.call('GET', '/healthz');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { status: 'ok' });
+    assert.match(res.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    assert.match(res.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
+    assert.equal(res.headers.get('strict-transport-security'), null, 'no HSTS on a plain-http origin');
+  });
+
+  test('gateway - reports readiness of NATS, PostgreSQL and Redis', async () => {
+    const res = await gw.call('GET', '/readyz');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), {
+      status: 'ready',
+      checks: { nats: 'ok', postgres: 'ok', redis: 'ok' },
+    });
+  });
+
+  test('gateway - readiness is a 503 problem naming the dependency that is down', async () => {
+    const app = createGateway({
+      ...gw.deps,
+      probes: { ...gw.deps.probes, redis: () => Promise.reject(new Error('connection refused')) },
+    });
+    const res = await app.request('/readyz');
+    const body = await problem(res, 503);
+    assert.match(body.detail, /redis/);
+    assert.doesNotMatch(JSON.stringify(body), /connection refused/);
+  });
+
+  test('gateway - an unknown route is a 404 problem, a wrong method a 405 with Allow', async () => {
+    await problem(await gw.call('GET', '/v1/nothing-here'), 404);
+    const res = await gw.call('PUT', '/v1/incidents', { token: gw.people.admin.token, body: {} });
+    await problem(res, 405);
+    assert.equal(res.headers.get('allow'), 'GET, HEAD');
+  });
+
+  test('gateway - refuses a non-JSON body with 415', async () => {
+    const res = await gw.call('POST', '/v1/sessions', {
+      body: 'username=a&password=b',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    await problem(res, 415);
+  });
+
+  test('gateway - refuses a body over the limit with 413', async () => {
+    const res = await gw.call('POST', '/v1/sessions', {
+      body: JSON.stringify({ username: 'x', password: 'y'.repeat(2 * 1024 * 1024) }),
+    });
+    await problem(res, 413);
+  });
+
+  test('gateway - invalid JSON and a body that does not fit are 400 problems naming the field', async () => {
+    const bad = await problem(await gw.call('POST', '/v1/sessions', { body: '{"username": ' }), 400);
+    assert.equal(bad.type, 'urn:sentinel:problem:invalid_json');
+    const wrong = await problem(
+      await gw.call('POST', '/v1/sessions', { body: { username: 7, password: 'x' } }),
+      400,
+    );
+    assert.match(wrong.detail, /username/);
+    assert.ok(Array.isArray(wrong.issues));
+  });
+
+  test('gateway - an unexpected error is a generic 500 without the cause', async () => {
+    const app = createGateway({
+      ...gw.deps,
+      agents: () =>
+        Promise.reject(new Error('secret-db-password=hunter2 at Object.<anonymous> (/srv/x.ts:1:1)')),
+    });
+    const res = await app.request('/v1/agents', {
+      headers: { authorization: `Bearer ${gw.people.viewer.token}` },
+    });
+    const body = await problem(res, 500);
+    const text = JSON.stringify(body);
+    assert.doesNotMatch(text, /hunter2|anonymous|\.ts:/);
+  });
+
+  test('gateway - rate limits a principal with 429 and Retry-After', async () => {
+    const app = createGateway(gw.deps, {
+      rateLimits: {
+        perPrincipal: { capacity: 3, refillPerS: 0.1 },
+        perIp: { capacity: 100, refillPerS: 100 },
+      },
+    });
+    const get = () =>
+      app.request('/v1/me', { headers: { authorization: `Bearer ${gw.people.viewer.token}` } });
+    for (let i = 0; i < 3; i++) assert.equal((await get()).status, 200);
+    const res = await get();
+    await problem(res, 429);
+    assert.ok(Number(res.headers.get('retry-after')) >= 1);
+    // Another principal has its own bucket.
+    const other = await app.request('/v1/me', {
+      headers: { authorization: `Bearer ${gw.people.admin.token}` },
+    });
+    assert.equal(other.status, 200);
+  });
+
+  test('gateway - rate limits unauthenticated callers by IP', async () => {
+    const app = createGateway(gw.deps, {
+      rateLimits: {
+        perPrincipal: { capacity: 100, refillPerS: 100 },
+        perIp: { capacity: 2, refillPerS: 0.1 },
+      },
+    });
+    assert.equal((await app.request('/healthz')).status, 200);
+    assert.equal((await app.request('/healthz')).status, 200);
+    await problem(await app.request('/healthz'), 429);
+  });
+
+  test('gateway - CORS is closed by default and open only to configured origins', async () => {
+    const closed = await gw.call('GET', '/healthz', { headers: { origin: 'https://evil.example' } });
+    assert.equal(closed.headers.get('access-control-allow-origin'), null);
+    const config = {
+      ...gw.deps.config,
+      gateway: { ...gw.deps.config.gateway, corsOrigins: ['https://console.example'] },
+    };
+    const app = createGateway({ ...gw.deps, config });
+    const ok = await app.request('/healthz', { headers: { origin: 'https://console.example' } });
+    assert.equal(ok.headers.get('access-control-allow-origin'), 'https://console.example');
+    const evil = await app.request('/healthz', { headers: { origin: 'https://evil.example' } });
+    assert.equal(evil.headers.get('access-control-allow-origin'), null);
+  });
+
+  test('gateway - sends HSTS when its origin is https', async () => {
+    const config = {
+      ...gw.deps.config,
+      gateway: { ...gw.deps.config.gateway, origin: 'https://sentinel.example' },
+    };
+    const app = createGateway({ ...gw.deps, config });
+    const res = await app.request('/healthz');
+    assert.match(res.headers.get('strict-transport-security') ?? '', /max-age=\d+/);
+  });
+});
+
+describe('gateway - JWT suite', () => {
+  const path = '/v1/me';
+  let kid: string;
+  let publicX: string;
+
+  before(async () => {
+    const jwks = await gw.authority.jwks();
+    kid = jwks.keys[0]?.kid ?? '';
+    publicX = jwks.keys[0]?.x ?? '';
+    assert.ok(kid && publicX);
+  });
+
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const claims = () => ({
+    sub: 'person:admin1x',
+    iss: env.config.gateway.origin,
+    aud: 'sentinel-gateway',
+    iat: Math.floor(Date.now() / 1000),
+    nbf: Math.floor(Date.now() / 1000),
+    exp: Math.floor(Date.now() / 1000) + 300,
+    jti: randomUUID(),
+    kind: 'person',
+    role: 'admin',
+    scope: 'accounts:admin',
+    sid: gw.people.admin.sessionId,
+  });
+
+  async function expectRefused(token: string, code?: string) {
+    const res = await gw.call('GET', path, { token });
+    const body = await refused401(res, code);
+    assert.match(res.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+    assert.equal(await deniedRecords(body.instance), 1, 'the refusal is in the security log');
+  }
+
+  test('gateway - accepts a valid access token', async () => {
+    const res = await gw.call('GET', path, { token: gw.people.viewer.token });
+    assert.equal(res.status, 200);
+    const me = (await res.json()) as { subject: string; scopes: string[] };
+    assert.equal(me.subject, `person:${gw.people.viewer.username}`);
+    assert.ok(me.scopes.includes('incidents:read'));
+  });
+
+  test('gateway - refuses a token signed with alg none', async () => {
+    await expectRefused(`${b64({ alg: 'none', typ: 'at+jwt', kid })}.${b64(claims())}.`);
+  });
+
+  test('gateway - refuses HS256 signed with the public key (algorithm confusion)', async () => {
+    const head = `${b64({ alg: 'HS256', typ: 'at+jwt', kid })}.${b64(claims())}`;
+    for (const secret of [publicX, Buffer.from(publicX, 'base64url')]) {
+      const sig = createHmac('sha256', secret).update(head).digest('base64url');
+      await expectRefused(`${head}.${sig}`);
+    }
+  });
+
+  test('gateway - refuses a token for another audience', async () => {
+    const { token } = await gw.authority.issue({
+      subject: 'agent:detector/d-1',
+      kind: 'agent',
+      role: 'detector',
+      scopes: [],
+      ttlS: 300,
+      audience: 'some-other-service',
+    });
+    await expectRefused(token, 'token_audience');
+  });
+
+  test('gateway - refuses an approval token used as an access token (wrong typ)', async () => {
+    const { token } = await gw.authority.issue({
+      subject: 'agent:detector/d-1',
+      kind: 'agent',
+      role: 'detector',
+      scopes: [],
+      ttlS: 300,
+      typ: 'sentinel-approval+jwt',
+    });
+    await expectRefused(token, 'token_type');
+  });
+
+  test('gateway - refuses an expired token', async () => {
+    gw.clock.offsetMs = -3600_000;
+    const { token } = await gw.authority.issue({
+      subject: 'agent:detector/d-1',
+      kind: 'agent',
+      role: 'detector',
+      scopes: [],
+      ttlS: 60,
+    });
+    gw.clock.offsetMs = 0;
+    await expectRefused(token, 'token_expired');
+  });
+
+  test('gateway - refuses a token that is not valid yet', async () => {
+    gw.clock.offsetMs = 3600_000;
+    const { token } = await gw.authority.issue({
+      subject: 'agent:detector/d-1',
+      kind: 'agent',
+      role: 'detector',
+      scopes: [],
+      ttlS: 60,
+    });
+    gw.clock.offsetMs = 0;
+    await expectRefused(token, 'token_not_yet_valid');
+  });
+
+  test('gateway - refuses a token signed by a key it does not know (unknown kid)', async () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const token = await new SignJWT(claims())
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: 'not-our-key' })
+      .sign(privateKey);
+    await expectRefused(token, 'key_unknown');
+  });
+
+  test('gateway - refuses a token signed by another key under our kid', async () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const token = await new SignJWT(claims())
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid })
+      .sign(privateKey);
+    await expectRefused(token);
+  });
+
+  test('gateway - refuses a token whose key was rotated out, and keeps one inside the overlap', async () => {
+    const { token } = await gw.authority.issue({
+      subject: 'agent:detector/d-1',
+      kind: 'agent',
+      role: 'detector',
+      scopes: [],
+      ttlS: 3600,
+    });
+    const rotated = await gw.call('POST', '/v1/keys/rotate', { token: gw.people.admin.token });
+    assert.equal(rotated.status, 200);
+    assert.equal((await gw.call('GET', path, { token })).status, 200, 'inside the overlap it still verifies');
+    gw.clock.offsetMs = 700_000; // past the fixture's 600 s overlap, inside the token's hour
+    try {
+      await expectRefused(token, 'key_unknown');
+    } finally {
+      gw.clock.offsetMs = 0;
+    }
+  });
+
+  test('gateway - refuses a token whose scopes lack the route scope with 403', async () => {
+    const res = await gw.call('GET', '/v1/accounts', { token: gw.people.viewer.token });
+    const body = await problem(res, 403);
+    assert.match(res.headers.get('www-authenticate') ?? '', /insufficient_scope/);
+    assert.match(res.headers.get('www-authenticate') ?? '', /scope="accounts:admin"/);
+    assert.equal(await deniedRecords(body.instance), 1);
+  });
+
+  test('gateway - refuses the token of a revoked session', async () => {
+    const p = await gw.person('operator');
+    assert.equal((await gw.call('GET', path, { token: p.token })).status, 200);
+    await gw.accounts.revokeSession(p.sessionId);
+    await expectRefused(p.token, 'session_inactive');
+  });
+
+  test('gateway - a protected route without a token is a 401 with a Bearer challenge', async () => {
+    const body = await refused401(await gw.call('GET', '/v1/incidents'));
+    assert.equal(await deniedRecords(body.instance), 1);
+  });
+
+  test('gateway - a malformed bearer is a 401', async () => {
+    await expectRefused('not a jwt', 'token_invalid');
+  });
+});
+
+describe('gateway - sessions and accounts', () => {
+  test('gateway - signs a person in with a password and the token works', async () => {
+    const p = await gw.person('viewer');
+    const res = await gw.call('POST', '/v1/sessions', {
+      body: { username: p.username, password: p.password },
+    });
+    assert.equal(res.status, 201);
+    const s = (await res.json()) as { accessToken: string; sessionId: string; expiresAt: string };
+    assert.ok(Date.parse(s.expiresAt) > Date.now());
+    const me = await gw.call('GET', '/v1/me', { token: s.accessToken });
+    assert.equal(me.status, 200);
+    assert.equal(((await me.json()) as { sessionId: string }).sessionId, s.sessionId);
+    const log = await gw.securityLog.list({ kind: 'signin', limit: 1000 });
+    assert.ok(log.some((r) => r.principal === `person:${p.username}`));
+  });
+
+  test('gateway - a wrong password and an unknown user get the same 401, both recorded', async () => {
+    const p = await gw.person('viewer');
+    const wrong = await refused401(
+      await gw.call('POST', '/v1/sessions', { body: { username: p.username, password: 'wrong-password-1' } }),
+    );
+    const unknown = await refused401(
+      await gw.call('POST', '/v1/sessions', {
+        body: { username: 'nobody-here', password: 'wrong-password-1' },
+      }),
+    );
+    assert.equal(wrong.detail, unknown.detail);
+    assert.equal(wrong.type, unknown.type);
+    const failed = await gw.securityLog.list({ kind: 'signin_failed', limit: 1000 });
+    assert.ok(failed.some((r) => r.requestId === wrong.instance));
+    assert.ok(failed.some((r) => r.requestId === unknown.instance));
+    assert.equal(await deniedRecords(wrong.instance), 0, 'recorded once, as signin_failed');
+  });
+
+  test('gateway - signing out ends the session; another person cannot end it', async () => {
+    const p = await gw.person('operator');
+    const other = await gw.person('operator');
+    await problem(await gw.call('DELETE', `/v1/sessions/${p.sessionId}`, { token: other.token }), 404);
+    assert.equal((await gw.call('DELETE', `/v1/sessions/${p.sessionId}`, { token: p.token })).status, 204);
+    await refused401(await gw.call('GET', '/v1/me', { token: p.token }), 'session_inactive');
+  });
+
+  test('gateway - an admin ends anyone’s session', async () => {
+    const p = await gw.person('viewer');
+    const res = await gw.call('DELETE', `/v1/sessions/${p.sessionId}`, { token: gw.people.admin.token });
+    assert.equal(res.status, 204);
+    assert.equal(await gw.accounts.sessionActive(p.sessionId), false);
+  });
+
+  test('gateway - refreshes a person’s token while the session lasts, and not after a role change', async () => {
+    const p = await gw.person('viewer');
+    const res = await gw.call('POST', '/v1/tokens/refresh', { token: p.token });
+    assert.equal(res.status, 200);
+    const { accessToken, sessionId } = (await res.json()) as { accessToken: string; sessionId: string };
+    assert.equal(sessionId, p.sessionId);
+    assert.notEqual(accessToken, p.token);
+    assert.equal((await gw.call('GET', '/v1/me', { token: accessToken })).status, 200);
+    // A role change ends the sessions: the old grant cannot be refreshed into the new one.
+    await gw.accounts.setRole(p.username, 'operator');
+    await refused401(await gw.call('POST', '/v1/tokens/refresh', { token: accessToken }), 'session_inactive');
+  });
+
+  test('gateway - an agent cannot refresh through the person route', async () => {
+    const { token } = await gw.authority.issue({
+      subject: 'agent:detector/d-1',
+      kind: 'agent',
+      role: 'detector',
+      scopes: [],
+      ttlS: 60,
+    });
+    await problem(await gw.call('POST', '/v1/tokens/refresh', { token }), 403);
+  });
+
+  test('gateway - an admin creates, lists, changes and disables accounts', async () => {
+    const admin = gw.people.admin.token;
+    const created = await gw.call('POST', '/v1/accounts', {
+      token: admin,
+      body: { username: 'newperson', role: 'viewer', password: 'a-long-password-1' },
+    });
+    assert.equal(created.status, 201);
+    const body = (await created.json()) as Record<string, unknown>;
+    assert.equal(body['username'], 'newperson');
+    assert.equal(JSON.stringify(body).includes('scrypt'), false);
+    await problem(
+      await gw.call('POST', '/v1/accounts', {
+        token: admin,
+        body: { username: 'newperson', role: 'viewer' },
+      }),
+      409,
+    );
+    const list = (await (await gw.call('GET', '/v1/accounts?limit=500', { token: admin })).json()) as {
+      accounts: { username: string }[];
+    };
+    assert.ok(list.accounts.some((a) => a.username === 'newperson'));
+    const page = (await (await gw.call('GET', '/v1/accounts?limit=1', { token: admin })).json()) as {
+      accounts: unknown[];
+      next?: string;
+    };
+    assert.equal(page.accounts.length, 1);
+    assert.ok(page.next);
+    const patched = await gw.call('PATCH', '/v1/accounts/newperson', {
+      token: admin,
+      body: { role: 'approver' },
+    });
+    assert.equal(((await patched.json()) as { role: string }).role, 'approver');
+    const disabled = await gw.call('PATCH', '/v1/accounts/newperson', {
+      token: admin,
+      body: { disabled: true },
+    });
+    assert.equal(((await disabled.json()) as { disabled: boolean }).disabled, true);
+    await refused401(
+      await gw.call('POST', '/v1/sessions', {
+        body: { username: 'newperson', password: 'a-long-password-1' },
+      }),
+    );
+    await problem(
+      await gw.call('PATCH', '/v1/accounts/nobody', { token: admin, body: { role: 'viewer' } }),
+      404,
+    );
+  });
+
+  test('gateway - an operator cannot create accounts or rotate keys', async () => {
+    const op = gw.people.operator.token;
+    await problem(
+      await gw.call('POST', '/v1/accounts', { token: op, body: { username: 'sneaky', role: 'admin' } }),
+      403,
+    );
+    await problem(await gw.call('POST', '/v1/keys/rotate', { token: op }), 403);
+    assert.equal(await gw.accounts.get('sneaky'), undefined);
+  });
+
+  test('gateway - serves the JWKS publicly', async () => {
+    const res = await gw.call('GET', '/.well-known/jwks.json');
+    assert.equal(res.status, 200);
+    const jwks = (await res.json()) as { keys: { kty: string; crv: string; d?: string }[] };
+    assert.ok(jwks.keys.length >= 1);
+    for (const k of jwks.keys) {
+      assert.equal(k.crv, 'Ed25519');
+      assert.equal(k.d, undefined, 'never a private key');
+    }
+  });
+});
+
+describe('gateway - agent credentials', () => {
+  test('gateway - trades a role’s bootstrap secret for an agent token with its scopes', async () => {
+    const secret = gw.deps.bootstrapSecret('detector');
+    const res = await gw.call('POST', '/v1/agent-credentials', {
+      headers: { authorization: `Bootstrap ${secret}` },
+      body: { role: 'detector', instance: 'detector-1' },
+    });
+    assert.equal(res.status, 201);
+    const body = (await res.json()) as { accessToken: string; scopes: string[] };
+    assert.ok(body.scopes.includes('publish:sentinel.anomaly.detected.v1'));
+    assert.ok(!body.scopes.includes('publish:sentinel.plan.approved.v1'));
+    const me = (await (await gw.call('GET', '/v1/me', { token: body.accessToken })).json()) as {
+      subject: string;
+    };
+    assert.equal(me.subject, 'agent:detector/detector-1');
+  });
+
+  test('gateway - refuses another role’s bootstrap secret and records bootstrap_refused', async () => {
+    const secret = gw.deps.bootstrapSecret('detector');
+    const res = await gw.call('POST', '/v1/agent-credentials', {
+      headers: { authorization: `Bootstrap ${secret}` },
+      body: { role: 'governor', instance: 'rogue-1' },
+    });
+    const body = await refused401(res, 'bootstrap_refused');
+    const log = await gw.securityLog.list({ kind: 'bootstrap_refused', limit: 100 });
+    assert.ok(log.some((r) => r.requestId === body.instance && r.principal === 'agent:governor/rogue-1'));
+  });
+
+  test('gateway - refuses agent credentials without a bootstrap header', async () => {
+    await refused401(
+      await gw.call('POST', '/v1/agent-credentials', { body: { role: 'detector', instance: 'detector-1' } }),
+      'bootstrap_required',
+    );
+  });
+
+  test('gateway - adds the extras a deployment configures to the agent credentials', async () => {
+    const app = createGateway(gw.deps, {
+      agentCredentialExtras: (r) =>
+        Promise.resolve({ nats: { user: `${r.role}/${r.instance}`, key: r.natsPublicKey } }),
+    });
+    const res = await app.request('/v1/agent-credentials', {
+      method: 'POST',
+      headers: {
+        authorization: `Bootstrap ${gw.deps.bootstrapSecret('planner')}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ role: 'planner', instance: 'p-1', natsPublicKey: `U${'A'.repeat(55)}` }),
+    });
+    assert.equal(res.status, 201);
+    assert.deepEqual(((await res.json()) as { nats: unknown }).nats, {
+      user: 'planner/p-1',
+      key: `U${'A'.repeat(55)}`,
+    });
+  });
+});
+
+describe('gateway - read API', () => {
+  let seeded: { incidentId: string; planId: string };
+  before(async () => {
+    seeded = await seedIncident();
+  });
+
+  test('gateway - lists incidents and shows one with its root cause and plans', async () => {
+    const v = gw.people.viewer.token;
+    const list = (await (await gw.call('GET', '/v1/incidents?limit=10', { token: v })).json()) as {
+      incidents: { id: string; status: string }[];
+    };
+    assert.ok(list.incidents.some((i) => i.id === seeded.incidentId && i.status === 'open'));
+    const res = await gw.call('GET', `/v1/incidents/${seeded.incidentId}`, { token: v });
+    assert.equal(res.status, 200);
+    const d = (await res.json()) as {
+      suspects: string[];
+      rootCause: { service: string };
+      plans: { planId: string; status: string }[];
+    };
+    assert.deepEqual(d.suspects, ['payments']);
+    assert.equal(d.rootCause.service, 'payments');
+    assert.deepEqual(
+      d.plans.map((p) => [p.planId, p.status]),
+      [[seeded.planId, 'awaiting_approval']],
+    );
+    await problem(await gw.call('GET', '/v1/incidents/inc-nope', { token: v }), 404);
+    await problem(await gw.call('GET', '/v1/incidents/..%2F..%2Fetc', { token: v }), 400);
+  });
+
+  test('gateway - lists events filtered by type and incident', async () => {
+    const v = gw.people.viewer.token;
+    const res = await gw.call('GET', `/v1/events?type=plan.*&incident=${seeded.incidentId}&limit=50`, {
+      token: v,
+    });
+    assert.equal(res.status, 200);
+    const { events } = (await res.json()) as { events: SentinelEvent[] };
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['sentinel.plan.proposed.v1'],
+    );
+    await problem(await gw.call('GET', '/v1/events?type=telemetry.metrics', { token: v }), 400);
+    await problem(await gw.call('GET', '/v1/events?limit=100000', { token: v }), 400);
+    await problem(await gw.call('GET', '/v1/events?bogus=1', { token: v }), 400);
+  });
+
+  test('gateway - lists plans and pending approvals', async () => {
+    const v = gw.people.viewer.token;
+    const plans = (await (
+      await gw.call('GET', '/v1/plans?status=awaiting_approval', { token: v })
+    ).json()) as {
+      plans: { planId: string }[];
+    };
+    assert.ok(plans.plans.some((p) => p.planId === seeded.planId));
+    const approvals = (await (await gw.call('GET', '/v1/approvals', { token: v })).json()) as {
+      approvals: { planId: string; approvalsNeeded: number }[];
+    };
+    assert.ok(approvals.approvals.some((a) => a.planId === seeded.planId && a.approvalsNeeded === 1));
+  });
+
+  test('gateway - a granted approval and an approved plan leave the pending list', async () => {
+    const s = await seedIncident();
+    await publish(
+      'sentinel.approval.granted.v1',
+      {
+        planId: s.planId,
+        environment: 'prod',
+        planHash: 'a'.repeat(64),
+        approver: 'person:ann',
+        credentialId: 'c',
+      },
+      s.incidentId,
+      'gateway',
+    );
+    const events = await readEvents(env.bus, { stream: 'events', filter: 'plan.proposed' });
+    const proposed = events.find(
+      (e) => e.type === 'sentinel.plan.proposed.v1' && e.correlationid === s.incidentId,
+    );
+    assert.ok(proposed);
+    await publish(
+      'sentinel.plan.approved.v1',
+      {
+        plan: (proposed.data as EventData<'sentinel.plan.proposed.v1'>).plan,
+        planHash: 'a'.repeat(64),
+        rules: [],
+        approvals: [{ approver: 'person:ann', at: new Date().toISOString() }],
+      },
+      s.incidentId,
+      'governor',
+    );
+    const approvals = (await (
+      await gw.call('GET', '/v1/approvals', { token: gw.people.viewer.token })
+    ).json()) as {
+      approvals: { planId: string }[];
+    };
+    assert.ok(!approvals.approvals.some((a) => a.planId === s.planId));
+  });
+
+  test('gateway - serves agents, the policy and the costs', async () => {
+    const v = gw.people.viewer.token;
+    const agents = await gw.call('GET', '/v1/agents', { token: v });
+    assert.equal(agents.status, 200);
+    assert.ok(Array.isArray(((await agents.json()) as { agents: unknown[] }).agents));
+    const policy = (await (await gw.call('GET', '/v1/policies', { token: v })).json()) as { policy: object };
+    assert.equal(typeof policy.policy, 'object');
+    const costs = (await (await gw.call('GET', '/v1/costs', { token: v })).json()) as {
+      total: { calls: number };
+    };
+    assert.equal(typeof costs.total.calls, 'number');
+  });
+
+  test('gateway - gives an incident’s audit trail in causal order', async () => {
+    const res = await gw.call('GET', `/v1/audit?incident=${seeded.incidentId}`, {
+      token: gw.people.viewer.token,
+    });
+    assert.equal(res.status, 200);
+    const a = (await res.json()) as { events: SentinelEvent[]; chain: string; security: unknown[] };
+    assert.deepEqual(
+      a.events.map((e) => e.type),
+      [
+        'sentinel.incident.opened.v1',
+        'sentinel.rca.completed.v1',
+        'sentinel.plan.proposed.v1',
+        'sentinel.approval.requested.v1',
+      ],
+    );
+    assert.match(a.chain, /not built yet/);
+    await problem(await gw.call('GET', '/v1/audit', { token: gw.people.viewer.token }), 400);
+  });
+
+  test('gateway - serves Prometheus metrics to a token with metrics:read only', async () => {
+    await refused401(await gw.call('GET', '/metrics'));
+    await gw.call('GET', `/v1/incidents/${seeded.incidentId}`, { token: gw.people.viewer.token });
+    const res = await gw.call('GET', '/metrics', { token: gw.people.viewer.token });
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.match(text, /# HELP/);
+    // Counted by route pattern, never by the raw path.
+    assert.match(
+      text,
+      /sentinel_gateway_requests_total\{method="GET",route="\/v1\/incidents\/:id",status="200"\} [1-9]/,
+    );
+    assert.doesNotMatch(text, new RegExp(seeded.incidentId));
+  });
+});
+
+describe('gateway - ingest', () => {
+  const otlp = (service: string, value: unknown = { asDouble: 0.25 }) => ({
+    resourceMetrics: [
+      {
+        resource: {
+          attributes: [
+            { key: 'service.name', value: { stringValue: service } },
+            { key: 'deployment.environment', value: { stringValue: 'prod' } },
+            { key: 'service.instance.id', value: { stringValue: `${service}-0` } },
+          ],
+        },
+        scopeMetrics: [
+          {
+            metrics: [
+              {
+                name: 'http_error_ratio',
+                gauge: {
+                  dataPoints: [
+                    {
+                      attributes: [{ key: 'route', value: { stringValue: '/pay' } }],
+                      timeUnixNano: '1700000000000000000',
+                      ...(value as object),
+                    },
+                  ],
+                },
+              },
+              {
+                name: 'http_requests_total',
+                sum: {
+                  isMonotonic: true,
+                  dataPoints: [{ timeUnixNano: '1700000000000000000', asInt: '42' }],
+                },
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+
+  test('gateway - maps OTLP JSON metrics to one telemetry event per resource, once however often it is sent', async () => {
+    const service = `svc-${randomUUID().slice(0, 6)}`;
+    for (let i = 0; i < 2; i++) {
+      const res = await gw.call('POST', '/v1/ingest/otlp/v1/metrics', {
+        token: gw.people.operator.token,
+        body: otlp(service),
+      });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), {});
+    }
+    const events = await eventually(async () => {
+      const got = await readEvents(env.bus, {
+        stream: 'telemetry',
+        filter: 'telemetry.metrics.v1.*',
+        where: (e) => (e.data as EventData<'sentinel.telemetry.metrics.v1'>).target.service === service,
+      });
+      return got.length > 0 ? got : undefined;
+    });
+    assert.equal(events.length, 1);
+    const data = events[0]?.data as EventData<'sentinel.telemetry.metrics.v1'>;
+    assert.deepEqual(data.target, { environment: 'prod', service, instance: `${service}-0` });
+    assert.deepEqual(
+      data.samples.map((s) => [s.name, s.value, s.kind, s.timestampMs]),
+      [
+        ['http_error_ratio', 0.25, 'gauge', 1_700_000_000_000],
+        ['http_requests_total', 42, 'counter', 1_700_000_000_000],
+      ],
+    );
+    assert.equal(events[0]?.agent, 'gateway/test-1');
+  });
+
+  test('gateway - reports OTLP points without a value as a partial success', async () => {
+    const service = `svc-${randomUUID().slice(0, 6)}`;
+    const res = await gw.call('POST', '/v1/ingest/otlp/v1/metrics', {
+      token: gw.people.operator.token,
+      body: otlp(service, {}),
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as {
+      partialSuccess: { rejectedDataPoints: string; errorMessage: string };
+    };
+    assert.equal(body.partialSuccess.rejectedDataPoints, '1');
+    assert.match(body.partialSuccess.errorMessage, /http_error_ratio/);
+  });
+
+  test('gateway - refuses OTLP metrics without service.name, with the path', async () => {
+    const bad = otlp('x');
+    bad.resourceMetrics[0]!.resource.attributes.shift();
+    const body = await problem(
+      await gw.call('POST', '/v1/ingest/otlp/v1/metrics', { token: gw.people.operator.token, body: bad }),
+      400,
+    );
+    assert.match(body.detail, /resourceMetrics\.0\.resource\.attributes: service\.name is required/);
+  });
+
+  test('gateway - a viewer cannot ingest', async () => {
+    await problem(
+      await gw.call('POST', '/v1/ingest/otlp/v1/metrics', {
+        token: gw.people.viewer.token,
+        body: otlp('abc'),
+      }),
+      403,
+    );
+    await problem(
+      await gw.call('POST', '/v1/ingest/alertmanager', { token: gw.people.viewer.token, body: {} }),
+      403,
+    );
+  });
+
+  test('gateway - maps an Alertmanager webhook to one alert event per alert, deduplicated on resend', async () => {
+    const fp = randomUUID().slice(0, 16);
+    const hook = {
+      version: '4',
+      status: 'firing',
+      receiver: 'sentinel',
+      groupLabels: {},
+      commonLabels: { env: 'prod' },
+      commonAnnotations: {},
+      externalURL: 'http://am',
+      alerts: [
+        {
+          status: 'firing',
+          labels: { alertname: 'HighErrorRate', service: 'checkout', severity: 'critical' },
+          annotations: { summary: 'errors up' },
+          startsAt: '2026-12-03T12:00:00.123456789Z',
+          endsAt: '0001-01-01T00:00:00Z',
+          fingerprint: fp,
+        },
+        {
+          status: 'firing',
+          labels: { alertname: 'Latency', job: 'Payments', severity: 'warning' },
+          annotations: {},
+          startsAt: '2026-12-03T12:00:00Z',
+          fingerprint: `${fp}-2`,
+        },
+      ],
+    };
+    const first = await gw.call('POST', '/v1/ingest/alertmanager', {
+      token: gw.people.operator.token,
+      body: hook,
+    });
+    assert.equal(first.status, 202);
+    assert.deepEqual(((await first.json()) as { accepted: number; duplicates: number }).duplicates, 0);
+    const again = await gw.call('POST', '/v1/ingest/alertmanager', {
+      token: gw.people.operator.token,
+      body: hook,
+    });
+    assert.equal(((await again.json()) as { duplicates: number }).duplicates, 2);
+    const events = await readEvents(env.bus, {
+      stream: 'events',
+      filter: 'alert.received',
+      where: (e) => (e.data as EventData<'sentinel.alert.received.v1'>).fingerprint.startsWith(fp),
+    });
+    assert.equal(events.length, 2);
+    const [a, b] = events.map((e) => e.data as EventData<'sentinel.alert.received.v1'>);
+    assert.equal(a?.environment, 'prod');
+    assert.equal(a?.service, 'checkout');
+    assert.equal(a?.severity, 'critical');
+    assert.equal(b?.service, 'payments');
+    assert.equal(b?.severity, 'warning');
+  });
+
+  test('gateway - refuses an Alertmanager payload of another version', async () => {
+    const body = await problem(
+      await gw.call('POST', '/v1/ingest/alertmanager', {
+        token: gw.people.operator.token,
+        body: { version: '3', status: 'firing', alerts: [] },
+      }),
+      400,
+    );
+    assert.match(body.detail, /version/);
+  });
+});
+
+describe('gateway - over a socket', () => {
+  test('gateway - startGateway serves the API on loopback and closes cleanly', async () => {
+    const config = { ...env.config, gateway: { ...env.config.gateway, port: 0 } };
+    const running = await startGateway(config, { log: env.log });
+    try {
+      assert.match(running.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      const health = await fetch(`${running.url}/healthz`);
+      assert.equal(health.status, 200);
+      const ready = await fetch(`${running.url}/readyz`);
+      assert.equal(ready.status, 200);
+      const secret = running.deps.bootstrapSecret('collector');
+      const nkey = createAgentNkey();
+      const cred = await fetch(`${running.url}/v1/agent-credentials`, {
+        method: 'POST',
+        headers: { authorization: `Bootstrap ${secret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ role: 'collector', instance: 'col-socket', natsPublicKey: nkey.publicKey }),
+      });
+      assert.equal(cred.status, 201);
+      const { accessToken, nats } = (await cred.json()) as { accessToken: string; nats?: { jwt: string } };
+      // The stack runs NATS with operator auth: the agent also gets a user JWT for its own key.
+      const user = JSON.parse(Buffer.from(nats?.jwt.split('.')[1] ?? '', 'base64url').toString()) as {
+        sub: string;
+        name: string;
+      };
+      assert.equal(user.sub, nkey.publicKey);
+      assert.equal(user.name, 'collector/col-socket');
+      const me = await fetch(`${running.url}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+      assert.equal(me.status, 200);
+      const denied = await fetch(`${running.url}/v1/incidents`);
+      assert.equal(denied.status, 401);
+      assert.equal(denied.headers.get('content-type'), 'application/problem+json');
+      const big = await fetch(`${running.url}/v1/sessions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: 'x'.repeat(2 * 1024 * 1024),
+      });
+      assert.equal(big.status, 413);
+    } finally {
+      await running.close();
+    }
+  });
+
+  test('gateway - runs as a process, serves, and exits 0 on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['gateway/process.ts'], {
+      cwd: repoRoot,
+      env: childEnv({ ...env.env, SENTINEL_GATEWAY_PORT: '0', SENTINEL_LOG_LEVEL: 'info' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      let out = '';
+      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      const url = await eventually(
+        () => /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)?.[1],
+        30_000,
+        'the gateway url',
+      );
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,155 @@
+/**
+ * The gateway app of a test namespace, in process: the real identity
+ * services (token authority on a clock the test can move, accounts,
+ * security log), the real bus, Redis and PostgreSQL, and people of each role
+ * with a session and a token. Tests drive it with `app.request`.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { listAgents, openRegistry } from '../../agents/index.ts';
+import { registry } from '../../choreography/index.ts';
+import {
+  Accounts,
+  defaultPolicy,
+  personScopes,
+  SecurityLog,
+  TokenAuthority,
+  TokenLedger,
+} from '../../governance/index.ts';
+import type { PersonRole } from '../../governance/index.ts';
+import { createGateway, dependencyProbes } from '../../gateway/index.ts';
+import type { GatewayDeps, GatewayOptions } from '../../gateway/index.ts';
+import { localSecret } from '../../config/secrets.ts';
+import type { TestEnv } from './harness.ts';
+import { deleteRedisKeys } from './redis-keys.ts';
+
+/** A person of the test, signed in. */
+export interface TestPerson {
+  readonly username: string;
+  readonly password: string;
+  readonly sessionId: string;
+  readonly token: string;
+}
+
+export interface GatewayFixture {
+  readonly app: ReturnType<typeof createGateway>;
+  readonly deps: GatewayDeps;
+  readonly authority: TokenAuthority;
+  readonly accounts: Accounts;
+  readonly securityLog: SecurityLog;
+  readonly redis: Redis;
+  /** Moves the token authority's clock (ms added to the real one). */
+  readonly clock: { offsetMs: number };
+  /** Bootstrap secrets by role, as the gateway knows them. */
+  readonly bootstrap: Readonly<Record<string, string>>;
+  /** One person per role, signed in. */
+  readonly people: Readonly<Record<PersonRole, TestPerson>>;
+  /** A fresh person with a session and a token. */
+  person(role: PersonRole, username?: string): Promise<TestPerson>;
+  /** `app.request` with a bearer token and a JSON body. */
+  call(
+    method: string,
+    path: string,
+    o?: { token?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** Very high limits: tests exercise the rate limiter on purpose, elsewhere it must not interfere. */
+export const UNLIMITED = {
+  perPrincipal: { capacity: 1e9, refillPerS: 1e9 },
+  perIp: { capacity: 1e9, refillPerS: 1e9 },
+} as const;
+
+export async function gatewayFixture(env: TestEnv, options: GatewayOptions = {}): Promise<GatewayFixture> {
+  const { pool, bus, config } = env;
+  const namespace = config.namespace;
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
+  const clock = { offsetMs: 0 };
+  const authority = await TokenAuthority.open({
+    pool,
+    namespace,
+    redis,
+    issuer: config.gateway.origin,
+    clockToleranceS: config.gateway.clockToleranceS,
+    overlapS: 600,
+    // The same secret startGateway uses, so a gateway started on this namespace reads the keys made here.
+    keyEncryptionSecret: localSecret(config.home, 'identity-key-encryption'),
+    now: () => Date.now() + clock.offsetMs,
+  });
+  const accounts = await Accounts.open({ pool, namespace });
+  const securityLog = await SecurityLog.open({ pool, namespace });
+  const kv = await openRegistry(bus);
+  const ledger = new TokenLedger({ redis, namespace });
+  const bootstrap: Record<string, string> = {};
+  const deps: GatewayDeps = {
+    config,
+    log: env.log,
+    bus,
+    pool,
+    redis,
+    publisher: env.publisher,
+    identity: { role: 'gateway', instance: 'test-1' },
+    tokens: authority,
+    accounts,
+    securityLog,
+    agents: () => listAgents(bus, kv),
+    policy: () => Promise.resolve(defaultPolicy()),
+    costs: () => ledger.summary(),
+    probes: dependencyProbes(bus, pool, redis),
+    metrics: registry,
+    bootstrapSecret: (role) => (bootstrap[role] ??= randomUUID()),
+  };
+  const app = createGateway(deps, { rateLimits: UNLIMITED, ...options });
+  let n = 0;
+  const person = async (role: PersonRole, username = `${role}${++n}x`): Promise<TestPerson> => {
+    const password = `pw-${randomUUID()}`;
+    const account = await accounts.create({ username, role, password });
+    const session = await accounts.openSession(account.id, 3600, { method: 'password' });
+    const { token } = await authority.issue({
+      subject: `person:${username}`,
+      kind: 'person',
+      role,
+      scopes: personScopes(role),
+      ttlS: 900,
+      sessionId: session.id,
+    });
+    return { username, password, sessionId: session.id, token };
+  };
+  const people = {
+    viewer: await person('viewer'),
+    operator: await person('operator'),
+    approver: await person('approver'),
+    admin: await person('admin'),
+  };
+  return {
+    app,
+    deps,
+    authority,
+    accounts,
+    securityLog,
+    redis,
+    clock,
+    bootstrap,
+    people,
+    person,
+    call(method, path, o = {}) {
+      const headers: Record<string, string> = { ...o.headers };
+      if (o.token !== undefined) headers['authorization'] = `Bearer ${o.token}`;
+      if (o.body !== undefined) headers['content-type'] ??= 'application/json';
+      return Promise.resolve(
+        app.request(path, {
+          method,
+          headers,
+          ...(o.body === undefined
+            ? {}
+            : { body: typeof o.body === 'string' ? o.body : JSON.stringify(o.body) }),
+        }),
+      );
+    },
+    async close() {
+      await deleteRedisKeys(redis, `${namespace}:*`);
+      redis.disconnect();
+    },
+  };
+}

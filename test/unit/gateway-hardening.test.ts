@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HttpProblem, problemBody, RateLimiter } from '../../gateway/index.ts';
+
+test('gateway - a token bucket allows its capacity at once, then refills at its rate', () => {
+  let now = 0;
+  const limiter = new RateLimiter(() => now);
+  const limit = { capacity: 3, refillPerS: 1 };
+  for (let i = 0; i < 3; i++) assert.deepEqual(limiter.take('k', limit), { ok: true });
+  assert.deepEqual(limiter.take('k', limit), { ok: false, retryAfterS: 1 });
+  assert.deepEqual(limiter.take('other', limit), { ok: true }, 'keys have their own buckets');
+  now = 1000;
+  assert.deepEqual(limiter.take('k', limit), { ok: true });
+  assert.equal(limiter.take('k', limit).ok, false);
+  now = 60_000;
+  for (let i = 0; i < 3; i++) assert.equal(limiter.take('k', limit).ok, true, 'never more than the capacity');
+  assert.equal(limiter.take('k', limit).ok, false);
+});
+
+test('gateway - a slow bucket names how long until the next token', () => {
+  const limiter = new RateLimiter(() => 0);
+  const limit = { capacity: 1, refillPerS: 0.1 };
+  limiter.take('k', limit);
+  assert.deepEqual(limiter.take('k', limit), { ok: false, retryAfterS: 10 });
+});
+
+test('gateway - a problem body never lets an extension overwrite a standard member', () => {
+  const p = new HttpProblem(400, 'bad', 'what went wrong', {
+    extensions: { status: 200, detail: 'forged', instance: 'x', issues: [] },
+    cause: new Error('secret cause'),
+  });
+  const body = problemBody(p, 'req-1');
+  assert.equal(body.status, 400);
+  assert.equal(body.detail, 'what went wrong');
+  assert.equal(body.instance, 'req-1');
+  assert.equal(body.type, 'urn:sentinel:problem:bad');
+  assert.equal(body.title, 'Bad Request');
+  assert.doesNotMatch(JSON.stringify(body), /secret cause/);
+});
