@@ -8,6 +8,7 @@
 export {
   activeFreezes,
   approvalsFor,
+  approvalsLacking,
   breakerStatus,
   defaultPolicy,
   effectiveTier,

@@ -19,7 +19,15 @@
 import { discoveredTargetSchema, fetchList } from '../collector/index.ts';
 import { createEvent, NonRetryableError, NotLeaderError, pause } from '../../choreography/index.ts';
 import type { EventData, SentinelEvent } from '../../choreography/index.ts';
-import { loadCatalogue, planHash, runbookFor } from '../../governance/index.ts';
+import {
+  approvalsLacking,
+  defaultPolicy,
+  loadCatalogue,
+  loadPolicy,
+  planHash,
+  runbookFor,
+} from '../../governance/index.ts';
+import type { Policy } from '../../governance/index.ts';
 import type { RunbookCatalogue } from '../../governance/index.ts';
 import type { WorkAgentContext, WorkAgentDefinition } from '../runtime/agent-definition.ts';
 import { commitEmitter } from '../runtime/work-output.ts';
@@ -54,6 +62,7 @@ async function targetsOf(url: string, service: string) {
 async function execute(
   agent: WorkAgentContext,
   catalogue: RunbookCatalogue,
+  policy: Policy,
   event: SentinelEvent,
   signal: AbortSignal,
   options: ExecutorOptions,
@@ -65,6 +74,8 @@ async function execute(
     throw new NonRetryableError(`plan ${plan.planId} does not match the hash it was approved under`);
   if (!(Date.now() < Date.parse(plan.expiresAt)))
     return { outcome: 'failed', error: `the plan expired at ${plan.expiresAt} before it could run` };
+  const lacking = approvalsLacking(policy, plan, d.approvals, Date.now());
+  if (lacking !== undefined) return { outcome: 'failed', error: lacking };
   if (plan.action === 'escalate')
     return { outcome: 'escalated', reason: `the runbook for this fault pages a person` };
 
@@ -195,11 +206,13 @@ export function executorDefinition(options: ExecutorOptions = {}): WorkAgentDefi
     subscriptions: [{ name: 'plans', stream: 'events', filter: 'plan.approved', ackWaitMs: 10_000 }],
     async create(agent) {
       const catalogue = await loadCatalogue();
+      const { policyFile } = agent.config;
+      const policy = policyFile === undefined ? defaultPolicy() : await loadPolicy(policyFile);
       const commit = commitExecution(agent);
       return {
         handler: {
           kind: 'work',
-          perform: (event, ctx) => execute(agent, catalogue, event, ctx.signal, options),
+          perform: (event, ctx) => execute(agent, catalogue, policy, event, ctx.signal, options),
           commit: (event, result, ctx) => commit(event, result as Execution, ctx),
         },
         async stop() {},

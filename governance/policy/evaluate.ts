@@ -496,3 +496,30 @@ export function evaluate(
   }
   return wrapMode(policy, verdict);
 }
+
+/**
+ * Why an approved plan may not run at `nowMs`, or undefined when it may: the
+ * executor's second look, at execution time, at the approvals the governor
+ * counted. The plan's tier (as the policy raises it) needs so many approvals
+ * still valid now, from different people; a plan that waited too long after
+ * its approvals (a failover, a backlog) is refused rather than run on stale
+ * consent.
+ */
+export function approvalsLacking(
+  policy: Policy,
+  plan: Pick<PlanData, 'planId' | 'action' | 'riskTier'>,
+  approvals: readonly { readonly approver: string; readonly at: string }[],
+  nowMs: number,
+): string | undefined {
+  const tier = effectiveTier(policy, plan);
+  const needed = approvalsFor(policy, tier);
+  if (needed === 0) return undefined;
+  const valid = validApprovals(
+    policy,
+    approvals.map((a) => ({ approver: a.approver, atMs: Date.parse(a.at) })),
+    nowMs,
+  );
+  return valid.length >= needed
+    ? undefined
+    : `plan ${plan.planId} (${tier}) needs ${needed} approval(s) from different people still valid at execution; ${valid.length} are`;
+}

@@ -6,7 +6,7 @@
 export { validApprovals } from './approvals.ts';
 export { breakerStatus, halfOpenAtMs } from './circuit-breaker.ts';
 export { PolicyError, PolicyErrorCode } from './errors.ts';
-export { approvalsFor, effectiveTier, evaluate } from './evaluate.ts';
+export { approvalsFor, approvalsLacking, effectiveTier, evaluate } from './evaluate.ts';
 export { activeFreezes, isFreezeActive } from './freeze-window.ts';
 export { defaultPolicy, loadPolicy } from './load-policy.ts';
 export { MIN_APPROVALS, parsePolicy, PolicySchema, RISK_TIERS } from './policy-schema.ts';

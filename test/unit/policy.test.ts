@@ -6,6 +6,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { ActionName, RiskTier } from '../../choreography/index.ts';
 import {
+  approvalsLacking,
   defaultPolicy,
   emptyPolicyState,
   evaluate,
@@ -481,6 +482,37 @@ describe('policy tiers and approvals', () => {
     expectOutcome(
       evaluate(policy(), plan({ expiresAt: new Date(T0 + 1).toISOString() }), emptyPolicyState(), T0),
       'approved',
+    );
+  });
+});
+
+describe('policy at execution time', () => {
+  const p = defaultPolicy();
+  const at = (msAgo: number) => new Date(Date.parse('2026-03-02T10:00:00Z') - msAgo).toISOString();
+  const now = Date.parse('2026-03-02T10:00:00Z');
+  const ttl = p.approvalTtlS * 1000;
+
+  test('policy - the executor refuses a high plan whose only approval is older than the approval lifetime', () => {
+    const plan = { planId: 'p1', action: 'rollback' as const, riskTier: 'high' as const };
+    assert.equal(approvalsLacking(p, plan, [{ approver: 'alice', at: at(1000) }], now), undefined);
+    assert.match(
+      approvalsLacking(p, plan, [{ approver: 'alice', at: at(ttl + 1) }], now) ?? '',
+      /p1 \(high\) needs 1 approval\(s\) .* 0 are/,
+    );
+    assert.match(approvalsLacking(p, plan, [], now) ?? '', /needs 1/);
+  });
+
+  test('policy - the executor refuses a critical plan approved twice by one person, and runs a low one with none', () => {
+    const critical = { planId: 'p2', action: 'rollback' as const, riskTier: 'critical' as const };
+    const twice = [
+      { approver: 'alice', at: at(2000) },
+      { approver: 'alice', at: at(1000) },
+    ];
+    assert.match(approvalsLacking(p, critical, twice, now) ?? '', /needs 2 .* 1 are/);
+    assert.equal(approvalsLacking(p, critical, [...twice, { approver: 'bob', at: at(500) }], now), undefined);
+    assert.equal(
+      approvalsLacking(p, { planId: 'p3', action: 'restart', riskTier: 'low' }, [], now),
+      undefined,
     );
   });
 });
