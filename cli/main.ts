@@ -21,6 +21,7 @@ import {
 } from '../deploy/index.ts';
 import type { StackLog } from '../deploy/index.ts';
 import { connectBus, readDeadLetters } from '../choreography/index.ts';
+import type { Bus } from '../choreography/index.ts';
 import { listAgents, openRegistry } from '../agents/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
 import { registerAccounts } from './accounts.ts';
@@ -48,14 +49,19 @@ async function printStack(c: Config): Promise<void> {
   );
 }
 
-async function agents(c: Config): Promise<Heartbeat[]> {
-  const bus = await connectBus({
+/** The CLI's connection to the bus, as the stack's admin; it never creates streams. */
+function cliBus(c: Config): Promise<Bus> {
+  return connectBus({
     url: c.natsUrl,
     credsFile: c.natsCreds,
     namespace: c.namespace,
     name: 'cli',
     ensureStreams: false,
   });
+}
+
+async function agents(c: Config): Promise<Heartbeat[]> {
+  const bus = await cliBus(c);
   try {
     return await listAgents(bus, await openRegistry(bus));
   } finally {
@@ -165,13 +171,7 @@ program
   .option('--json', 'print JSON')
   .action(async (opts: { consumer?: string; json?: boolean }) => {
     const c = config();
-    const bus = await connectBus({
-      url: c.natsUrl,
-      credsFile: c.natsCreds,
-      namespace: c.namespace,
-      name: 'cli',
-      ensureStreams: false,
-    });
+    const bus = await cliBus(c);
     try {
       const letters = await readDeadLetters(bus.jsm, bus.names, opts.consumer);
       if (opts.json) process.stdout.write(JSON.stringify(letters, null, 2) + '\n');

@@ -81,7 +81,12 @@ export class StreamHub {
 
   /** Starts the hub's consumer at the stream's end (once; later calls wait for the first). */
   start(): Promise<void> {
-    this.#starting ??= this.#start();
+    if (this.#stopped) return Promise.reject(new Error('the live-stream hub is stopped'));
+    // A failed start is forgotten, so the next request tries again.
+    this.#starting ??= this.#start().catch((err: unknown) => {
+      this.#starting = undefined;
+      throw err;
+    });
     return this.#starting;
   }
 

@@ -31,6 +31,7 @@ import type { Logger } from '../../config/index.ts';
 import { lastEventIdSchema, patternText, streamQuerySchema } from './filter.ts';
 import type { StreamFilter } from './filter.ts';
 import { StreamHub } from './hub.ts';
+import type { Joined } from './hub.ts';
 import { replay } from './replay.ts';
 import { eventFrame } from './sse-frame.ts';
 import type { Subscriber, SubscriberLimits } from './subscriber.ts';
@@ -90,25 +91,27 @@ export function streamRoutes(deps: StreamDeps): Hono<GatewayEnv> {
       ...(q.incident === undefined ? {} : { incident: q.incident }),
       ...(q.type === undefined ? {} : { types: q.type }),
     };
+    let joined: Joined;
     try {
       await hub.start();
+      joined = hub.join({
+        filter,
+        abort: connectionOf(c),
+        ...(afterSeq === undefined ? {} : { afterSeq }),
+        limits,
+        onEnd: (reason) => deps.log.debug({ subject: principal.subject, reason }, 'live-stream client ended'),
+      });
     } catch (cause) {
-      deps.log.error({ err: cause }, 'live-stream hub could not start');
+      deps.log.warn({ err: cause }, 'live-stream hub unavailable');
       throw new HttpProblem(503, 'stream_unavailable', 'the live stream is unavailable; retry shortly', {
         cause,
         headers: { 'Retry-After': '5' },
       });
     }
-    const { subscriber, liveAfterSeq } = hub.join({
-      filter,
-      abort: connectionOf(c),
-      ...(afterSeq === undefined ? {} : { afterSeq }),
-      limits,
-      onEnd: (reason) => deps.log.debug({ subject: principal.subject, reason }, 'live-stream client ended'),
-    });
+    const { subscriber, liveAfterSeq } = joined;
     if (afterSeq !== undefined && afterSeq < liveAfterSeq)
       void catchUp(deps, subscriber, filter, afterSeq + 1, liveAfterSeq);
-    return streamResponse(c, subscriber);
+    return c.body(subscriber.body, 200, SSE_HEADERS);
   });
   return app;
 }
@@ -121,10 +124,6 @@ export function streamRoutes(deps: StreamDeps): Hono<GatewayEnv> {
 function connectionOf(c: Context<GatewayEnv>): (() => void) | undefined {
   const outgoing = (c.env as { outgoing?: { destroy(): unknown } } | undefined)?.outgoing;
   return outgoing === undefined ? undefined : () => void outgoing.destroy();
-}
-
-function streamResponse(c: Context<GatewayEnv>, subscriber: Subscriber): Response {
-  return c.body(subscriber.body, 200, SSE_HEADERS);
 }
 
 /**

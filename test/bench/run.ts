@@ -23,6 +23,7 @@ const benches: Record<string, () => Promise<BenchModule>> = {
   detect: () => import('./detect.ts'),
   loop: () => import('./loop.ts'),
   nab: () => import('./nab.ts'),
+  stream: () => import('./stream.ts'),
 };
 
 /** One result as a line: `{"bench": "x", "results": {"a": 1, "b": 2}}`. */

@@ -119,6 +119,10 @@ before(async () => {
       cutGraceMs: 300,
     }),
   );
+  // A gateway whose hub has stopped (shutting down): the stream is unavailable.
+  const stopped = new StreamHub({ bus: env.bus, log: env.log });
+  await stopped.stop();
+  app.route('/v1/stopped', streamRoutes({ bus: env.bus, log: env.log, hub: stopped }));
   server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   if (!server.listening) await once(server, 'listening');
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -298,6 +302,13 @@ describe('gateway live stream', () => {
     const unscoped = await openSse(url(), { headers: { authorization: 'Bearer none' } });
     assert.equal(unscoped.status, 403);
     assert.match(unscoped.headers.get('www-authenticate') ?? '', /scope="stream:read"/);
+  });
+
+  test('stream - answers 503 with Retry-After while its hub is unavailable', async () => {
+    const c = await openSse(`${base}/v1/stopped`, { headers: auth });
+    assert.equal(c.status, 503);
+    assert.equal(c.headers.get('retry-after'), '5');
+    assert.equal(c.problem?.type, 'urn:sentinel:problem:stream_unavailable');
   });
 
   test('stream - refuses a bad filter or resume point with a 400 problem', async () => {
