@@ -65,7 +65,7 @@ export { PartitionOwnership } from './partition-ownership.ts';
 export { deadLetters, eventsHandled, fenceRefusalsTotal, handleLatency, registry } from './metrics.ts';
 export { choreographyMigrations, inTransaction, migrate, quoteSchema } from './migrations.ts';
 export { Publisher } from './publisher.ts';
-export { readEvents } from './read-events.ts';
+export { readEvents, visitEvents } from './read-events.ts';
 export { pause, sleep } from './sleep.ts';
 export { defaultStreamSettings, ensureStreams, streamConfigs, streamSettings } from './streams.ts';
 export { names, partitionOf } from './subjects.ts';

@@ -26,30 +26,38 @@ export interface ReadEventsOptions {
 }
 
 /**
- * Visits the valid events of `subject` in `stream` (from `sinceMs`, or the
- * stream's start), oldest first, through an ordered ephemeral consumer, up to
- * `untilSeq` (inclusive) or until `visit` returns false. Invalid messages are
- * skipped: their durable consumers dead-letter them.
+ * Visits the valid events of `subject` (or of the whole stream) in `stream`,
+ * oldest first, through an ordered ephemeral consumer: from sequence
+ * `fromSeq`, or from `sinceMs`, or from the stream's start; up to `untilSeq`
+ * (inclusive) or until `visit` returns (or resolves to) false. A visit that
+ * returns a promise is awaited before the next, so a slow reader holds the
+ * read back. Invalid messages are skipped: their durable consumers
+ * dead-letter them.
  */
 export async function visitEvents(
   bus: Bus,
   o: {
     readonly stream: string;
-    readonly subject: string;
+    /** A filter subject; undefined reads every subject of the stream. */
+    readonly subject?: string;
+    readonly fromSeq?: number;
     readonly sinceMs?: number;
     readonly untilSeq: number;
     readonly chunk?: number;
   },
-  visit: (event: SentinelEvent) => boolean,
+  visit: (event: SentinelEvent, seq: number) => boolean | Promise<boolean>,
 ): Promise<void> {
-  if (o.untilSeq <= 0) return;
+  if (o.untilSeq <= 0 || (o.fromSeq !== undefined && o.fromSeq > o.untilSeq)) return;
   const consumer = await bus.js.consumers.get(o.stream, {
-    filter_subjects: o.subject,
-    ...(o.sinceMs === undefined
-      ? { deliver_policy: DeliverPolicy.All }
-      : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(o.sinceMs).toISOString() }),
+    ...(o.subject === undefined ? {} : { filter_subjects: o.subject }),
+    ...(o.fromSeq !== undefined
+      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: o.fromSeq }
+      : o.sinceMs === undefined
+        ? { deliver_policy: DeliverPolicy.All }
+        : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(o.sinceMs).toISOString() }),
   });
   try {
+    // With a subject filter there may be nothing to read; a fetch would then wait for its expiry.
     if ((await consumer.info()).num_pending === 0) return;
     for (;;) {
       const batch = await consumer.fetch({ max_messages: o.chunk ?? 500, expires: 1000 });
@@ -67,7 +75,8 @@ export async function visitEvents(
         } catch {
           // Invalid: skipped here, dead-lettered by its durable consumers.
         }
-        const more = event === undefined || visit(event);
+        let more = event === undefined || visit(event, m.seq);
+        if (more instanceof Promise) more = await more;
         if (!more || m.seq === o.untilSeq || m.info.pending === 0) {
           done = true;
           break;

@@ -3,8 +3,7 @@
  * from the events stream through an ordered consumer of its own, up to the
  * sequence where the hub's live fan-out took over for it.
  */
-import { DeliverPolicy } from '@nats-io/jetstream';
-import { decodeEvent } from '../../choreography/index.ts';
+import { visitEvents } from '../../choreography/index.ts';
 import type { Bus, SentinelEvent } from '../../choreography/index.ts';
 
 export interface ReplayRange {
@@ -29,40 +28,18 @@ export async function replay(
   visit: (seq: number, event: SentinelEvent) => Promise<void>,
   stopped: () => boolean,
 ): Promise<void> {
-  if (range.fromSeq > range.untilSeq) return;
-  const consumer = await bus.js.consumers.get(bus.names.streams.events, {
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: range.fromSeq,
-    ...(range.subject === undefined ? {} : { filter_subjects: range.subject }),
-  });
-  try {
-    // With a subject filter there may be nothing to read; a fetch would then wait for its expiry.
-    if ((await consumer.info()).num_pending === 0) return;
-    for (;;) {
-      const batch = await consumer.fetch({ max_messages: range.chunk ?? 256, expires: 2000 });
-      let got = 0;
-      let done = false;
-      for await (const m of batch) {
-        got++;
-        if (m.seq > range.untilSeq) {
-          done = true;
-          break;
-        }
-        let event: SentinelEvent | undefined;
-        try {
-          event = decodeEvent(m.data);
-        } catch {
-          // Invalid: skipped, as the hub skips it.
-        }
-        if (event !== undefined) await visit(m.seq, event);
-        if (stopped() || m.seq === range.untilSeq || m.info.pending === 0) {
-          done = true;
-          break;
-        }
-      }
-      if (done || got === 0 || stopped()) break;
-    }
-  } finally {
-    await consumer.delete().catch(() => undefined);
-  }
+  await visitEvents(
+    bus,
+    {
+      stream: bus.names.streams.events,
+      ...(range.subject === undefined ? {} : { subject: range.subject }),
+      fromSeq: range.fromSeq,
+      untilSeq: range.untilSeq,
+      chunk: range.chunk ?? 256,
+    },
+    async (event, seq) => {
+      await visit(seq, event);
+      return !stopped();
+    },
+  );
 }
