@@ -10,6 +10,7 @@ import { loadCatalogue } from '../governance/index.ts';
 import type { GatewayMount } from './app.ts';
 import type { GatewayDeps } from './deps.ts';
 import { mcpRoutes } from './mcp/index.ts';
+import { mcpDocs, streamDocs, webauthnDocs } from './mount-docs.ts';
 import { streamRoutes } from './stream/index.ts';
 import { consoleRoutes, webauthnRoutes } from './webauthn/index.ts';
 
@@ -23,7 +24,7 @@ export interface IdentityServices {
 export async function standardMounts(deps: GatewayDeps, identity: IdentityServices): Promise<GatewayMount[]> {
   const { config, bus, pool, publisher, log } = deps;
   return [
-    { path: '/v1/stream', app: streamRoutes({ bus, log }) },
+    { path: '/v1/stream', app: streamRoutes({ bus, log }), openapi: streamDocs },
     {
       path: '/v1',
       app: webauthnRoutes({
@@ -41,6 +42,7 @@ export async function standardMounts(deps: GatewayDeps, identity: IdentityServic
         identity: deps.identity,
         tokenTtlS: config.gateway.tokenTtlS,
       }),
+      openapi: webauthnDocs,
     },
     { path: '/console', app: consoleRoutes() },
     {
@@ -54,6 +56,7 @@ export async function standardMounts(deps: GatewayDeps, identity: IdentityServic
         log,
         identity: deps.identity,
       }),
+      openapi: mcpDocs,
     },
   ];
 }

@@ -551,7 +551,17 @@ export function openApiDocument(origin: string, extra: OpenApiPaths = {}): objec
         'The one HTTP edge of Sentinel: people, the console, alert sources and AI clients. Errors are application/problem+json. Scopes are listed per operation (`x-required-scope`, and the bearer security requirement).',
     },
     servers: [{ url: origin }],
-    tags: ['system', 'sessions', 'accounts', 'incidents', 'ingest'].map((name) => ({ name })),
+    tags: [
+      'system',
+      'sessions',
+      'accounts',
+      'incidents',
+      'ingest',
+      'stream',
+      'webauthn',
+      'approvals',
+      'mcp',
+    ].map((name) => ({ name })),
     paths,
     components: {
       schemas: components,

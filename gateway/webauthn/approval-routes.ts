@@ -24,8 +24,11 @@ import { AuthenticationResponse, bodyOf, PlanIdParam } from './wire.ts';
 /** Longest life of an approval challenge: the person has two minutes to touch their key. */
 export const MAX_APPROVAL_CHALLENGE_TTL_S = 120;
 
-const Grant = z.object({ challengeToken: z.string().min(1).max(4096), response: AuthenticationResponse });
-const Deny = z.object({ reason: z.string().min(1).max(2048) });
+export const Grant = z.object({
+  challengeToken: z.string().min(1).max(4096),
+  response: AuthenticationResponse,
+});
+export const Deny = z.object({ reason: z.string().min(1).max(2048) });
 /** What a challenge token's claims must hold. */
 const ChallengeClaims = z.object({
   planId: z.string().min(1).max(128),

@@ -46,9 +46,9 @@ export async function callerAccount(c: Context<GatewayEnv>, deps: WebAuthnDeps):
   return account;
 }
 
-const VerifyRegistration = z.object({ response: RegistrationResponse });
-const AuthenticationOptions = z.object({ username: z.string().min(1).max(64).optional() }).default({});
-const VerifyAuthentication = z.object({ response: AuthenticationResponse });
+export const VerifyRegistration = z.object({ response: RegistrationResponse });
+export const AuthenticationOptions = z.object({ username: z.string().min(1).max(64).optional() }).default({});
+export const VerifyAuthentication = z.object({ response: AuthenticationResponse });
 
 /** Adds the passkey routes to `app`. */
 export function addPasskeyRoutes(

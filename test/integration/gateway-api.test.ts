@@ -985,6 +985,30 @@ describe('gateway - over a socket', () => {
       const denied = await fetch(`${running.url}/v1/incidents`);
       assert.equal(denied.status, 401);
       assert.equal(denied.headers.get('content-type'), 'application/problem+json');
+      // The standard sub-apps are mounted, behind the same authentication, and documented.
+      const doc = (await (await fetch(`${running.url}/v1/openapi.json`)).json()) as {
+        paths: Record<string, Record<string, { security?: unknown[] }>>;
+      };
+      for (const [p, method] of [
+        ['/v1/stream', 'get'],
+        ['/v1/approvals/{planId}/challenge', 'post'],
+        ['/v1/approvals/{planId}/grant', 'post'],
+        ['/v1/webauthn/registration/options', 'post'],
+        ['/mcp', 'post'],
+      ] as const)
+        assert.ok(
+          doc.paths[p]?.[method]?.security?.length,
+          `${method.toUpperCase()} ${p} is documented with its security`,
+        );
+      assert.equal((await fetch(`${running.url}/v1/stream`)).status, 401, 'the stream needs a token');
+      const grant = await fetch(`${running.url}/v1/approvals/p-1/grant`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(grant.status, 401, 'an approval needs a token');
+      assert.equal((await fetch(`${running.url}/console/index.html`)).status, 200, 'the console is served');
+      // Last: the server closes the connection after refusing an oversized body.
       const big = await fetch(`${running.url}/v1/sessions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
