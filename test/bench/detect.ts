@@ -36,6 +36,7 @@ import {
 import type { Heartbeat } from '../../agents/index.ts';
 import { decodeEvent } from '../../choreography/index.ts';
 import { eventually, testEnv } from '../support/harness.ts';
+import { startGateway } from '../../gateway/index.ts';
 import type { TestEnv } from '../support/harness.ts';
 import { startSyntheticTargets } from './synthetic-targets.ts';
 
@@ -258,9 +259,14 @@ export async function run(): Promise<{ bench: string; results: Record<string, nu
     SENTINEL_LOG_LEVEL: 'warn',
   };
   const env = await testEnv('detect', settings);
+  // The agent processes take their credentials from a gateway, as in the swarm.
+  const gateway = await startGateway(
+    { ...env.config, gateway: { ...env.config.gateway, port: 0 } },
+    { log: env.log, mounts: () => [] },
+  );
   try {
     progress('pipeline: collector → JetStream → detector');
-    const p = await pipeline(env, settings);
+    const p = await pipeline(env, { ...settings, SENTINEL_GATEWAY_URL: gateway.url });
     progress(
       `pipeline: ${Math.round(p.samplesPerS)} samples/s detected (collected ${Math.round(p.collectedPerS)}/s), ${p.series} series, lag ${p.lag}`,
     );
@@ -284,6 +290,7 @@ export async function run(): Promise<{ bench: string; results: Record<string, nu
       },
     };
   } finally {
+    await gateway.close();
     await env.close();
   }
 }

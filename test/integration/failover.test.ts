@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { childEnv } from '../../config/index.ts';
+import { startGateway } from '../../gateway/index.ts';
 import { EventConsumer, fenceRefusals, createEvent } from '../../choreography/index.ts';
 import type { SentinelEvent } from '../../choreography/index.ts';
 import { listAgents, listSnapshots, openRegistry } from '../../agents/index.ts';
@@ -61,9 +62,14 @@ async function setUp(label: string): Promise<Run> {
     },
   );
   await downstream.start();
+  // Agent processes take their credentials (scoped NATS user JWTs) from a gateway, as in the swarm.
+  const gateway = await startGateway(
+    { ...env.config, gateway: { ...env.config.gateway, port: 0 } },
+    { log: env.log, mounts: () => [] },
+  );
   const spawnReplica = (name: string) =>
     spawn(process.execPath, ['agents/main.ts', 'correlator', '--instance', name], {
-      env: childEnv(env.env),
+      env: childEnv({ ...env.env, SENTINEL_GATEWAY_URL: gateway.url }),
       stdio: ['ignore', 'ignore', 'inherit'],
     });
   const procs = [spawnReplica('replica-a'), spawnReplica('replica-b')];
@@ -107,6 +113,7 @@ async function setUp(label: string): Promise<Run> {
     async close() {
       for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
       await downstream.stop();
+      await gateway.close();
       await env.close();
     },
   };
