@@ -101,6 +101,8 @@ interface OpenIncident {
   readonly lastSignalMs: number;
   /** The kinds of symptom seen per service, for naming the suspects. */
   readonly symptoms: Readonly<Record<string, readonly SignalClass[]>>;
+  /** Per dependency, the callers whose calls to it were slow (judged when naming the suspects). */
+  readonly slowCallsSeenBy?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** The services a signal is a symptom of: its own, and the dependency it is about (failing or slow calls to it). */
@@ -118,6 +120,35 @@ function withSymptom(
 ): Record<string, readonly SignalClass[]> {
   const known = symptoms[service] ?? [];
   return { ...symptoms, [service]: known.includes(cls) ? known : [...known, cls] };
+}
+
+type Symptoms = Pick<OpenIncident, 'symptoms' | 'slowCallsSeenBy'>;
+
+/**
+ * The symptoms with one more signal: a symptom of its own service, and of the
+ * dependency it is about. Failing calls blame the dependency at once; slow
+ * calls are kept as the caller's view, judged when the suspects are named
+ * (a saturated caller's timings are not believed).
+ */
+function withSignalSymptoms(
+  into: Symptoms,
+  signal: Pick<Signal, 'service' | 'about' | 'signalClass'>,
+): Required<Symptoms> {
+  const views = into.slowCallsSeenBy ?? {};
+  const [own, about] = symptomOf(signal);
+  let symptoms = withSymptom(into.symptoms, own as string, signal.signalClass);
+  if (about === undefined) return { symptoms, slowCallsSeenBy: views };
+  if (signal.signalClass !== 'latency') {
+    symptoms = withSymptom(symptoms, about, signal.signalClass);
+    return { symptoms, slowCallsSeenBy: views };
+  }
+  const callers = views[about] ?? [];
+  return {
+    symptoms: { ...symptoms, [about]: symptoms[about] ?? [] },
+    slowCallsSeenBy: callers.includes(signal.service)
+      ? views
+      : { ...views, [about]: [...callers, signal.service] },
+  };
 }
 
 export interface CorrelationContext {
@@ -270,8 +301,7 @@ export const correlationMachine = setup({
         if (decision.kind === 'update') {
           const inc = context.incidents[decision.incidentId] as OpenIncident;
           const services = [...new Set([...inc.services, ...symptomOf(event)])].sort();
-          let symptoms = inc.symptoms;
-          for (const s of symptomOf(event)) symptoms = withSymptom(symptoms, s, event.signalClass);
+          const seen = withSignalSymptoms(inc, event);
           enqueue.assign({
             active: { ...withSignal.active, [event.key]: { ...signal, incidentId: decision.incidentId } },
             starts: withSignal.starts,
@@ -279,7 +309,7 @@ export const correlationMachine = setup({
               ...context.incidents,
               [decision.incidentId]: {
                 services,
-                symptoms,
+                ...seen,
                 lastSignalMs: Math.max(inc.lastSignalMs, event.atMs),
               },
             },
@@ -292,7 +322,7 @@ export const correlationMachine = setup({
             ...(about === undefined ? {} : { about }),
             score: event.score,
             atMs: event.atMs,
-            suspects: culprits(context.topology, symptoms),
+            suspects: culprits(context.topology, seen.symptoms, seen.slowCallsSeenBy),
             reason: event.summary.slice(0, 512),
           });
           return;
@@ -301,10 +331,9 @@ export const correlationMachine = setup({
         const incidentId = `inc-${event.eventId}`;
         const members = decision.members;
         const services = [...new Set(members.flatMap(symptomOf))].sort();
-        let symptoms: Record<string, readonly SignalClass[]> = {};
-        for (const m of members)
-          for (const s of symptomOf(m)) symptoms = withSymptom(symptoms, s, m.signalClass);
-        const pointed = culprits(context.topology, symptoms);
+        let seen: Required<Symptoms> = { symptoms: {}, slowCallsSeenBy: {} };
+        for (const m of members) seen = withSignalSymptoms(seen, m);
+        const pointed = culprits(context.topology, seen.symptoms, seen.slowCallsSeenBy);
         const input: IncidentInput = {
           incidentId,
           environment: context.environment,
@@ -322,7 +351,7 @@ export const correlationMachine = setup({
         enqueue.assign({
           active,
           starts: withSignal.starts,
-          incidents: { ...context.incidents, [incidentId]: { services, symptoms, lastSignalMs: event.atMs } },
+          incidents: { ...context.incidents, [incidentId]: { services, ...seen, lastSignalMs: event.atMs } },
         });
         enqueue(spawnChild('incident', { id: incidentId, input }));
       }),

@@ -92,8 +92,10 @@ export function suspects(topology: Topology, services: readonly string[]): strin
  */
 export function culprits(
   topology: Topology,
-  symptoms: Readonly<Record<string, readonly string[]>>,
+  ownSymptoms: Readonly<Record<string, readonly string[]>>,
+  slowCallsSeenBy: Readonly<Record<string, readonly string[]>> = {},
 ): string[] {
+  const symptoms = withCallerViews(ownSymptoms, slowCallsSeenBy);
   const services = Object.keys(symptoms);
   const own = services.filter((s) => (symptoms[s] ?? []).some((c) => c !== 'traffic' && c !== 'runtime'));
   if (own.length > 0) return suspects(topology, own);
@@ -102,4 +104,24 @@ export function culprits(
   // Topmost: no other service with a traffic change calls it, directly or not.
   const top = traffic.filter((s) => !traffic.some((o) => o !== s && calls(topology, o, s)));
   return (top.length > 0 ? top : traffic).sort();
+}
+
+/**
+ * The symptoms with callers' views of their dependencies added: slow calls a
+ * caller sees to a dependency are a latency symptom of that dependency, unless
+ * every caller that sees them is saturated itself. A caller starved of CPU
+ * times its calls on a clock that runs late: the slowness is its own, and
+ * blaming the dependency would point below the fault.
+ */
+function withCallerViews(
+  symptoms: Readonly<Record<string, readonly string[]>>,
+  slowCallsSeenBy: Readonly<Record<string, readonly string[]>>,
+): Record<string, readonly string[]> {
+  const out: Record<string, readonly string[]> = { ...symptoms };
+  for (const [dependency, callers] of Object.entries(slowCallsSeenBy)) {
+    const own = out[dependency] ?? [];
+    const believed = callers.some((c) => !(symptoms[c] ?? []).includes('saturation'));
+    out[dependency] = believed && !own.includes('latency') ? [...own, 'latency'] : own;
+  }
+  return out;
 }

@@ -187,6 +187,33 @@ describe('dependency graph', () => {
     assert.deepEqual(culprits(g, { frontend: ['latency'], payments: ['runtime', 'traffic'] }), ['frontend']);
   });
 
+  test('culprits - slow calls blame the dependency, unless every caller that sees them is saturated itself', () => {
+    const g = { frontend: ['checkout'], checkout: ['payments'], payments: [] };
+    // A caller starved of CPU: its calls look slow on its own late clock; the cause is the caller.
+    assert.deepEqual(
+      culprits(
+        g,
+        { frontend: ['latency'], checkout: ['saturation', 'latency'], payments: ['runtime'] },
+        {
+          payments: ['checkout'],
+        },
+      ),
+      ['checkout'],
+    );
+    // A healthy caller's view is believed: the dependency is slow.
+    assert.deepEqual(
+      culprits(g, { frontend: ['latency'], checkout: ['latency'], payments: [] }, { payments: ['checkout'] }),
+      ['payments'],
+    );
+    // One believable caller is enough, and the dependency's own latency stays its own.
+    const h = { web: ['db'], batch: ['db'], db: [] };
+    assert.deepEqual(
+      culprits(h, { web: ['saturation'], batch: ['latency'], db: [] }, { db: ['web', 'batch'] }),
+      ['db'],
+    );
+    assert.deepEqual(culprits(h, { web: ['saturation'], db: ['latency'] }, { db: ['web'] }), ['db']);
+  });
+
   test('culprits - a change of traffic alone points at the topmost services that show it', () => {
     const g = { web: ['orders'], orders: ['stock'], stock: [], batch: ['stock'] };
     assert.deepEqual(culprits(g, { web: ['traffic'], orders: ['traffic'], stock: ['traffic'] }), ['web']);
