@@ -215,6 +215,14 @@ export function bootstrapSecret(config: Config, role: string): string {
   return localSecret(config.home, `bootstrap-${role}`);
 }
 
+/**
+ * The secret the gateway encrypts its signing keys with at rest: made once per
+ * home (a deployment provisions it to the gateway only).
+ */
+export function keyEncryptionSecret(config: Config): string {
+  return localSecret(config.home, 'identity-key-encryption');
+}
+
 /** Reads and validates settings from an environment (default: this process's). */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = schema.safeParse(env);

@@ -10,9 +10,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { connectBus, Publisher, registry, streamSettings } from '../choreography/index.ts';
 import type { Bus } from '../choreography/index.ts';
-import { bootstrapSecret, createLogger } from '../config/index.ts';
-// localSecret is not re-exported by config/index.ts yet (asked for in the report).
-import { localSecret } from '../config/secrets.ts';
+import { bootstrapSecret, createLogger, keyEncryptionSecret } from '../config/index.ts';
 import type { Config, Logger } from '../config/index.ts';
 import { listAgents, openRegistry } from '../agents/index.ts';
 import {
@@ -134,7 +132,7 @@ export async function startGateway(
       issuer: config.gateway.origin,
       clockToleranceS: config.gateway.clockToleranceS,
       overlapS: config.gateway.keyOverlapS,
-      keyEncryptionSecret: localSecret(config.home, 'identity-key-encryption'),
+      keyEncryptionSecret: keyEncryptionSecret(config),
     });
     const accounts = await Accounts.open({ pool, namespace: config.namespace });
     const securityLog = await SecurityLog.open({ pool, namespace: config.namespace });

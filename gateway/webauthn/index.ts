@@ -27,12 +27,6 @@ export function webauthnRoutes(deps: WebAuthnDeps): Hono<GatewayEnv> {
   return app;
 }
 
-/** Paths under `/v1` that need no bearer token (passkey sign-in). */
-export const PUBLIC_WEBAUTHN_PATHS: readonly string[] = [
-  '/v1/webauthn/authentication/options',
-  '/v1/webauthn/authentication/verify',
-];
-
 export { approvalChallenge, bindingText } from './approval-challenge.ts';
 export { MAX_APPROVAL_CHALLENGE_TTL_S } from './approval-routes.ts';
 export { ChallengeStore } from './challenge-store.ts';

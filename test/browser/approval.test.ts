@@ -20,14 +20,17 @@ import { planHash } from '../../governance/index.ts';
 import { ensureInstalled } from '../../deploy/index.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
-import { publishPendingPlan, testGateway, testIdentity } from '../support/webauthn-gateway.ts';
-import type { TestIdentity } from '../support/webauthn-gateway.ts';
+import { consoleRoutes, webauthnRoutes } from '../../gateway/webauthn/index.ts';
+import { gatewayFixture } from '../support/gateway-app.ts';
+import type { GatewayFixture } from '../support/gateway-app.ts';
+import { publishPendingPlan } from '../support/pending-plan.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
 describe('browser approval', () => {
   let env: TestEnv;
-  let identity: TestIdentity;
+  /** The real gateway app (hardening, authentication, problems) with the WebAuthn routes and the console mounted. */
+  let gw: GatewayFixture;
   let server: ServerType;
   let origin: string;
   let browser: Browser;
@@ -101,9 +104,8 @@ describe('browser approval', () => {
       },
       { allowApt: env.config.allowApt, log: { info: (m) => env.log.info(m), warn: (m) => env.log.warn(m) } },
     );
-    identity = await testIdentity(env);
     // The origin (and so the app) is known once the socket listens.
-    const gateway: { app?: ReturnType<typeof testGateway> } = {};
+    const gateway: { app?: GatewayFixture['app'] } = {};
     server = serve({
       fetch: (req) => gateway.app?.fetch(req) ?? new Response(null, { status: 503 }),
       hostname: '127.0.0.1',
@@ -112,22 +114,31 @@ describe('browser approval', () => {
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     // http://localhost is a secure context, so WebAuthn works without TLS.
     origin = `http://localhost:${(server.address() as AddressInfo).port}`;
-    gateway.app = testGateway(identity, {
-      pool: env.pool,
-      namespace: env.config.namespace,
-      authority: identity.authority,
-      accounts: identity.accounts,
-      securityLog: identity.securityLog,
-      publisher: env.publisher,
-      bus: env.bus,
-      rpId: 'localhost',
-      rpName: 'Sentinel (browser test)',
-      origin,
-      log: env.log,
-      now: () => Date.now() + skewMs,
-    });
-    tokens.alice = await identity.person('alice', 'approver');
-    tokens.carol = await identity.person('carol', 'approver');
+    gw = await gatewayFixture(env, (services) => ({
+      mounts: [
+        {
+          path: '/v1',
+          app: webauthnRoutes({
+            pool: env.pool,
+            namespace: env.config.namespace,
+            authority: services.authority,
+            accounts: services.accounts,
+            securityLog: services.securityLog,
+            publisher: env.publisher,
+            bus: env.bus,
+            rpId: 'localhost',
+            rpName: 'Sentinel (browser test)',
+            origin,
+            log: env.log,
+            now: () => Date.now() + skewMs,
+          }),
+        },
+        { path: '/console', app: consoleRoutes() },
+      ],
+    }));
+    gateway.app = gw.app;
+    tokens.alice = (await gw.person('approver', 'alice')).token;
+    tokens.carol = (await gw.person('approver', 'carol')).token;
     const governorRole = roles.governor;
     assert.ok(governorRole !== undefined, 'the governor role exists');
     governor = await startAgent(await governorRole.load(env.config), { config: env.config, log: env.log });
@@ -154,7 +165,7 @@ describe('browser approval', () => {
     await browser?.close();
     await governor?.stop();
     await new Promise((resolve) => server?.close(resolve));
-    await identity?.close();
+    await gw?.close();
     await env?.close();
   });
 

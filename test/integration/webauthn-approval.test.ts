@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { readEvents } from '../../choreography/index.ts';
 import type { EventData } from '../../choreography/index.ts';
 import { planHash } from '../../governance/index.ts';
-import { approvalChallenge } from '../../gateway/webauthn/index.ts';
-import type { WebAuthnDeps } from '../../gateway/webauthn/index.ts';
+import { approvalChallenge, webauthnRoutes } from '../../gateway/webauthn/index.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
 import { SoftAuthenticator } from '../support/soft-authenticator.ts';
-import { publishPendingPlan, testGateway, testIdentity } from '../support/webauthn-gateway.ts';
-import type { TestIdentity } from '../support/webauthn-gateway.ts';
+import { gatewayFixture } from '../support/gateway-app.ts';
+import type { GatewayFixture } from '../support/gateway-app.ts';
+import { publishPendingPlan } from '../support/pending-plan.ts';
 
 const ORIGIN = 'http://localhost:8080';
 const RP_ID = 'localhost';
@@ -22,15 +22,15 @@ interface Problem {
 
 describe('webauthn approvals', () => {
   let env: TestEnv;
-  let identity: TestIdentity;
-  let app: ReturnType<typeof testGateway>;
+  /** The real gateway app with the WebAuthn routes mounted, on the real identity services. */
+  let gw: GatewayFixture;
   /** Added to the wall clock of the routes, to expire challenges without waiting. */
   let skewMs = 0;
   const tokens: Record<string, string> = {};
   const keys: Record<string, SoftAuthenticator> = {};
 
   const call = async (path: string, token: string | undefined, body: unknown = {}) => {
-    const res = await app.request(path, {
+    const res = await gw.app.request(path, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -80,36 +80,41 @@ describe('webauthn approvals', () => {
 
   before(async () => {
     env = await testEnv('webauthn');
-    identity = await testIdentity(env);
-    const deps: WebAuthnDeps = {
-      pool: env.pool,
-      namespace: env.config.namespace,
-      authority: identity.authority,
-      accounts: identity.accounts,
-      securityLog: identity.securityLog,
-      publisher: env.publisher,
-      bus: env.bus,
-      rpId: RP_ID,
-      rpName: 'Sentinel (test)',
-      origin: ORIGIN,
-      log: env.log,
-      now: () => Date.now() + skewMs,
-    };
-    app = testGateway(identity, deps);
+    gw = await gatewayFixture(env, (services) => ({
+      mounts: [
+        {
+          path: '/v1',
+          app: webauthnRoutes({
+            pool: env.pool,
+            namespace: env.config.namespace,
+            authority: services.authority,
+            accounts: services.accounts,
+            securityLog: services.securityLog,
+            publisher: env.publisher,
+            bus: env.bus,
+            rpId: RP_ID,
+            rpName: 'Sentinel (test)',
+            origin: ORIGIN,
+            log: env.log,
+            now: () => Date.now() + skewMs,
+          }),
+        },
+      ],
+    }));
     for (const [who, role] of [
       ['alice', 'approver'],
       ['bob', 'approver'],
       ['carol', 'approver'],
       ['dave', 'viewer'],
     ] as const)
-      tokens[who] = await identity.person(who, role);
+      tokens[who] = (await gw.person(role, who)).token;
     await register('alice');
     await register('bob');
     await register('carol');
   });
 
   after(async () => {
-    await identity.close();
+    await gw.close();
     await env.close();
   });
 
@@ -148,10 +153,10 @@ describe('webauthn approvals', () => {
       response: key.assert(options.body as { challenge: string }),
     });
     assert.equal(r.status, 201, JSON.stringify(r.body));
-    const verified = await identity.authority.verify(r.body.accessToken as string, {});
+    const verified = await gw.authority.verify(r.body.accessToken as string, {});
     assert.equal(verified.subject, 'person:alice');
     assert.ok(verified.scopes.includes('approvals:write'));
-    assert.ok(await identity.accounts.sessionActive(r.body.sessionId as string));
+    assert.ok(await gw.accounts.sessionActive(r.body.sessionId as string));
     // The challenge of a sign-in is single-use as well.
     const again = await call('/v1/webauthn/authentication/verify', undefined, {
       response: key.assert(options.body as { challenge: string }),
@@ -301,7 +306,7 @@ describe('webauthn approvals', () => {
       return e.some((a) => (a.data as { kind: string }).kind === 'counter_regression') ? e : undefined;
     });
     assert.match((alerts[0]?.data as { principal: string }).principal, /^person:bob$/);
-    const records = await identity.securityLog.list({ kind: 'counter_regression' });
+    const records = await gw.securityLog.list({ kind: 'counter_regression' });
     assert.equal(records.length, 1);
     assert.equal((await granted('plan-counter-2')).length, 0);
   });

@@ -19,7 +19,7 @@ import {
 import type { PersonRole } from '../../governance/index.ts';
 import { createGateway, dependencyProbes } from '../../gateway/index.ts';
 import type { GatewayDeps, GatewayOptions } from '../../gateway/index.ts';
-import { localSecret } from '../../config/secrets.ts';
+import { keyEncryptionSecret } from '../../config/index.ts';
 import type { TestEnv } from './harness.ts';
 import { deleteRedisKeys } from './redis-keys.ts';
 
@@ -61,7 +61,21 @@ export const UNLIMITED = {
   perIp: { capacity: 1e9, refillPerS: 1e9 },
 } as const;
 
-export async function gatewayFixture(env: TestEnv, options: GatewayOptions = {}): Promise<GatewayFixture> {
+/** The identity services of the fixture, for sub-apps mounted on it. */
+export interface FixtureServices {
+  readonly authority: TokenAuthority;
+  readonly accounts: Accounts;
+  readonly securityLog: SecurityLog;
+}
+
+/**
+ * The fixture; `options` may be made from its identity services (sub-apps
+ * such as the WebAuthn routes need the real ones).
+ */
+export async function gatewayFixture(
+  env: TestEnv,
+  options: GatewayOptions | ((services: FixtureServices) => GatewayOptions) = {},
+): Promise<GatewayFixture> {
   const { pool, bus, config } = env;
   const namespace = config.namespace;
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
@@ -74,7 +88,7 @@ export async function gatewayFixture(env: TestEnv, options: GatewayOptions = {})
     clockToleranceS: config.gateway.clockToleranceS,
     overlapS: 600,
     // The same secret startGateway uses, so a gateway started on this namespace reads the keys made here.
-    keyEncryptionSecret: localSecret(config.home, 'identity-key-encryption'),
+    keyEncryptionSecret: keyEncryptionSecret(config),
     now: () => Date.now() + clock.offsetMs,
   });
   const accounts = await Accounts.open({ pool, namespace });
@@ -100,7 +114,8 @@ export async function gatewayFixture(env: TestEnv, options: GatewayOptions = {})
     metrics: registry,
     bootstrapSecret: (role) => (bootstrap[role] ??= randomUUID()),
   };
-  const app = createGateway(deps, { rateLimits: UNLIMITED, ...options });
+  const made = typeof options === 'function' ? options({ authority, accounts, securityLog }) : options;
+  const app = createGateway(deps, { rateLimits: UNLIMITED, ...made });
   let n = 0;
   const person = async (role: PersonRole, username = `${role}${++n}x`): Promise<TestPerson> => {
     const password = `pw-${randomUUID()}`;
