@@ -113,13 +113,18 @@ export type { CostJsonRow, CostReportJson } from './ledger/costs-report.ts';
 export {
   CatalogueError,
   catalogueSchema,
+  changeRecordFacts,
   DEFAULT_CATALOGUE_PATH,
   loadCatalogue,
   parseCatalogue,
+  PLAN_TTL_MS,
+  RECENT_DEPLOY_MS,
+  recordedFacts,
   resolveParameters,
   RunbookErrorCode,
   runbookFor,
   runbooksFitting,
+  unmetPreconditions,
   verificationCheckSchema,
 } from './runbooks/index.ts';
 export type {
@@ -129,6 +134,7 @@ export type {
   RollbackSpec,
   Runbook,
   RunbookCatalogue,
+  TargetFacts,
   VerificationCheck,
 } from './runbooks/index.ts';
 // --- end runbooks ---

@@ -6,8 +6,13 @@
  * same input always gives the same plan, and the reasons say why.
  */
 import type { ActionName, FaultKind, RiskTier } from '../../choreography/index.ts';
-import { resolveParameters, runbookFor, runbooksFitting } from '../../governance/index.ts';
-import type { ParameterValue, Preconditions, Runbook, RunbookCatalogue } from '../../governance/index.ts';
+import {
+  resolveParameters,
+  runbookFor,
+  runbooksFitting,
+  unmetPreconditions,
+} from '../../governance/index.ts';
+import type { ParameterValue, Runbook, RunbookCatalogue, TargetFacts } from '../../governance/index.ts';
 
 /** What the analyst concluded. */
 export interface RootCause {
@@ -15,18 +20,6 @@ export interface RootCause {
   readonly kind: FaultKind;
   /** 0–1. */
   readonly confidence: number;
-}
-
-/** What is known about the target now, for the preconditions. */
-export interface TargetFacts {
-  /** Replicas the service runs. */
-  readonly replicas: number;
-  /** The service has an earlier version to go back to. */
-  readonly hasPreviousVersion: boolean;
-  /** The service was deployed recently. */
-  readonly recentDeploy: boolean;
-  /** The service that takes the outside load, when known. */
-  readonly entry?: string;
 }
 
 /** Options of {@link chooseRemediation}. */
@@ -85,22 +78,6 @@ export function chooseRemediation(
     return remediation(runbook, rootCause.service, params.parameters, reasons);
   }
   return escalate(catalogue, rootCause, reasons);
-}
-
-/** Each precondition that does not hold, worded for the reasons. */
-export function unmetPreconditions(pre: Preconditions, service: string, facts: TargetFacts): string[] {
-  const unmet: string[] = [];
-  if (pre.hasPreviousVersion && !facts.hasPreviousVersion)
-    unmet.push('hasPreviousVersion (no earlier version)');
-  if (pre.recentDeploy && !facts.recentDeploy) unmet.push('recentDeploy (no recent deploy)');
-  if (pre.replicasAtLeast !== undefined && !(facts.replicas >= pre.replicasAtLeast)) {
-    unmet.push(`replicasAtLeast ${pre.replicasAtLeast} (runs ${facts.replicas})`);
-  }
-  if (pre.replicasAtMost !== undefined && !(facts.replicas <= pre.replicasAtMost)) {
-    unmet.push(`replicasAtMost ${pre.replicasAtMost} (runs ${facts.replicas})`);
-  }
-  if (pre.notEntry && facts.entry === service) unmet.push('notEntry (it takes the outside load)');
-  return unmet;
 }
 
 function escalate(catalogue: RunbookCatalogue, rootCause: RootCause, reasons: string[]): Remediation {

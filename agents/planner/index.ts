@@ -2,7 +2,7 @@
  * The planner: the choice of a remediation for a root cause, from the
  * runbook catalogue (governance/runbooks/), and the agent that proposes it. This file lists everything other parts may use.
  */
-export { chooseRemediation, DEFAULT_MIN_CONFIDENCE, unmetPreconditions } from './choose-remediation.ts';
+export { chooseRemediation, DEFAULT_MIN_CONFIDENCE } from './choose-remediation.ts';
 export { planner } from './planner-agent.ts';
 
-export type { ChooseOptions, Remediation, RootCause, TargetFacts } from './choose-remediation.ts';
+export type { ChooseOptions, Remediation, RootCause } from './choose-remediation.ts';

@@ -7,19 +7,13 @@
  * the work again proposes the same plan.
  */
 import type { EventData, SentinelEvent } from '../../choreography/index.ts';
-import { readEvents } from '../../choreography/index.ts';
 import { fleetControlOf } from '../executor/fleet-control.ts';
 import type { WorkAgentContext, WorkAgentDefinition } from '../runtime/agent-definition.ts';
 import { commitEmitter } from '../runtime/work-output.ts';
 import { chooseRemediation } from './choose-remediation.ts';
-import type { Remediation, TargetFacts } from './choose-remediation.ts';
-import { loadCatalogue } from '../../governance/index.ts';
-import type { RunbookCatalogue } from '../../governance/index.ts';
-
-/** A deploy this recent counts as recent (a crash loop after it is rolled back). */
-const RECENT_DEPLOY_MS = 30 * 60_000;
-/** How long a proposed plan stays good: approvals and execution must come before. */
-const PLAN_TTL_MS = 15 * 60_000;
+import type { Remediation } from './choose-remediation.ts';
+import { loadCatalogue, PLAN_TTL_MS, recordedFacts } from '../../governance/index.ts';
+import type { RunbookCatalogue, TargetFacts } from '../../governance/index.ts';
 
 interface Proposal {
   readonly remediation: Remediation;
@@ -33,36 +27,24 @@ async function factsOf(
   service: string,
   nowMs: number,
 ): Promise<{ facts: TargetFacts; from: string }> {
-  const deploys = await readEvents(agent.bus, {
-    stream: 'events',
-    filter: 'change.recorded',
-    sinceMs: nowMs - RECENT_DEPLOY_MS,
-    where: (e) => {
-      const d = e.data as EventData<'sentinel.change.recorded.v1'>;
-      return d.environment === environment && d.service === service && d.kind === 'deploy';
-    },
-  });
-  const recentDeploy = deploys.length > 0;
+  const recorded = await recordedFacts(agent.bus, environment, service, nowMs);
   const control = await fleetControlOf(agent.bus, agent.config, environment);
   if (control) {
     const services = await control.driver.services();
     const s = services.find((x) => x.service === service);
     if (s) {
       return {
-        facts: { replicas: s.replicas, hasPreviousVersion: s.previousVersion !== null, recentDeploy },
+        facts: {
+          replicas: s.replicas,
+          hasPreviousVersion: s.previousVersion !== null,
+          recentDeploy: recorded.recentDeploy,
+        },
         from: `the fleet controller of ${environment}`,
       };
     }
   }
   // No controller to ask: what the change record says, and nothing assumed about replicas.
-  return {
-    facts: {
-      replicas: 1,
-      hasPreviousVersion: deploys.some((d) => (d.data as { from?: string }).from),
-      recentDeploy,
-    },
-    from: 'the change record only',
-  };
+  return { facts: { replicas: 1, ...recorded }, from: 'the change record only' };
 }
 
 export async function proposeFor(

@@ -3,10 +3,9 @@
  * with its own connections; a test fills it with a test namespace's.
  */
 import type pg from 'pg';
-import type { TargetFacts } from '../../agents/planner/index.ts';
 import type { AgentIdentity, Bus, Publisher } from '../../choreography/index.ts';
 import type { Logger } from '../../config/index.ts';
-import type { RunbookCatalogue } from '../../governance/index.ts';
+import type { RunbookCatalogue, TargetFacts } from '../../governance/index.ts';
 
 /** What is known about a proposal's target now, and where that came from (for the plan's reasons). */
 export interface TargetFactsLookup {

@@ -7,7 +7,6 @@
 export { McpErrorCode, ToolRefusal } from './errors.ts';
 export { MAX_MCP_BODY_BYTES, mcpRoutes } from './mcp-routes.ts';
 export { SERVER_INFO, TOOL_SCOPES } from './mcp-server.ts';
-export { PLAN_TTL_MS } from './propose-action.ts';
-export { changeRecordFacts } from './target-facts.ts';
+export { changeRecordLookup } from './target-facts.ts';
 
 export type { McpDeps, TargetFactsLookup } from './deps.ts';

@@ -18,7 +18,7 @@ import { McpErrorCode, ToolRefusal } from './errors.ts';
 import { auditTrail, MAX_TRAIL_LIMIT } from './audit-trail.ts';
 import { buildProposal, MAX_REASON_CHARS, newPlanId, proposalEvent } from './propose-action.ts';
 import { MAX_WINDOW_S, recentMetrics } from './recent-metrics.ts';
-import { changeRecordFacts } from './target-facts.ts';
+import { changeRecordLookup } from './target-facts.ts';
 import { runTool } from './tool-result.ts';
 import type { ToolCallContext } from './tool-result.ts';
 
@@ -57,7 +57,7 @@ export function createMcpServer(deps: McpDeps, ctx: ToolCallContext): McpServer 
     role: 'gateway',
     instance: `${hostname()}-${process.pid}`,
   };
-  const targetFacts = deps.targetFacts ?? changeRecordFacts(deps.bus);
+  const targetFacts = deps.targetFacts ?? changeRecordLookup(deps.bus);
 
   const incident = async (incidentId: string): Promise<IncidentDetail> => {
     const found = await incidentDetail(deps.bus, incidentId);

@@ -12,17 +12,13 @@
  * people who review it and is never read for instructions.
  */
 import { randomUUID } from 'node:crypto';
-import { unmetPreconditions } from '../../agents/planner/index.ts';
-import type { TargetFacts } from '../../agents/planner/index.ts';
 import { createEvent } from '../../choreography/index.ts';
 import type { ActionName, AgentIdentity, PlanData, SentinelEvent } from '../../choreography/index.ts';
-import { resolveParameters, runbookFor } from '../../governance/index.ts';
-import type { ParameterValue, RunbookCatalogue } from '../../governance/index.ts';
+import { PLAN_TTL_MS, resolveParameters, runbookFor, unmetPreconditions } from '../../governance/index.ts';
+import type { ParameterValue, RunbookCatalogue, TargetFacts } from '../../governance/index.ts';
 import type { IncidentDetail } from '../queries.ts';
 import { McpErrorCode, ToolRefusal } from './errors.ts';
 
-/** How long a proposed plan stays good, as the planner's do: approvals and execution must come before. */
-export const PLAN_TTL_MS = 15 * 60_000;
 /** Longest reason a caller may give, in characters. */
 export const MAX_REASON_CHARS = 2000;
 

@@ -15,6 +15,13 @@ export {
   runbooksFitting,
   verificationCheckSchema,
 } from './runbook-catalogue.ts';
+export {
+  changeRecordFacts,
+  PLAN_TTL_MS,
+  RECENT_DEPLOY_MS,
+  recordedFacts,
+  unmetPreconditions,
+} from './target-facts.ts';
 
 export type {
   ParameterSpec,
@@ -25,3 +32,4 @@ export type {
   RunbookCatalogue,
   VerificationCheck,
 } from './runbook-catalogue.ts';
+export type { TargetFacts } from './target-facts.ts';

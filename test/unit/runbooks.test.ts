@@ -10,7 +10,6 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import fc from 'fast-check';
 import { chooseRemediation } from '../../agents/planner/index.ts';
-import type { TargetFacts } from '../../agents/planner/index.ts';
 import {
   CatalogueError,
   loadCatalogue,
@@ -19,7 +18,7 @@ import {
   runbookFor,
   runbooksFitting,
 } from '../../governance/index.ts';
-import type { RunbookCatalogue } from '../../governance/index.ts';
+import type { RunbookCatalogue, TargetFacts } from '../../governance/index.ts';
 import { FaultKind } from '../../choreography/index.ts';
 import { readScenario } from '../../fleet/index.ts';
 import type { Scenario } from '../../fleet/index.ts';
