@@ -4,7 +4,7 @@
  * `credentialsFromGateway`). SIGTERM or SIGINT stops it gracefully (a leader
  * resigns first).
  */
-import { loadConfig, createLogger } from '../config/index.ts';
+import { createLogger, loadConfig, stopOnSignals } from '../config/index.ts';
 import { roles } from './roles.ts';
 import { startAgent } from './runtime/agent-process.ts';
 
@@ -24,20 +24,4 @@ const agent = await startAgent(await entry.load(config), {
   credentialsFromGateway: true,
   ...(flag === '--instance' && value ? { instance: value } : {}),
 });
-let exiting = false;
-const shutdown = (signal: string) => {
-  if (exiting) return;
-  exiting = true;
-  log.info({ signal }, 'stopping');
-  const force = setTimeout(() => process.exit(1), 10_000);
-  force.unref();
-  agent.stop().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      log.error({ err }, 'unclean stop');
-      process.exit(1);
-    },
-  );
-};
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
+stopOnSignals(() => agent.stop(), log);

@@ -315,6 +315,7 @@ function corsOrigins(value: string): string[] {
 }
 
 export { createLogger } from './logger.ts';
+export { stopOnSignals } from './stop-on-signals.ts';
 export type { Logger } from './logger.ts';
 
 /**

@@ -4,7 +4,7 @@
  * serving and closes its connections; a failed start exits with status 1, so
  * a supervisor restarts it after its backoff.
  */
-import { createLogger, loadConfig } from '../config/index.ts';
+import { createLogger, loadConfig, stopOnSignals } from '../config/index.ts';
 import { startGateway } from './main.ts';
 
 const config = loadConfig();
@@ -17,20 +17,4 @@ try {
   process.exit(1);
 }
 const running = gateway;
-let exiting = false;
-const shutdown = (signal: string) => {
-  if (exiting) return;
-  exiting = true;
-  log.info({ signal }, 'stopping');
-  const force = setTimeout(() => process.exit(1), 10_000);
-  force.unref();
-  running.close().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      log.error({ err }, 'unclean stop');
-      process.exit(1);
-    },
-  );
-};
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
+stopOnSignals(() => running.close(), log);
