@@ -10,6 +10,7 @@ import { readEvents } from '../../choreography/index.ts';
 import type { Bus, EventData, PlanData, SentinelEvent } from '../../choreography/index.ts';
 import { planHash } from '../../governance/index.ts';
 import { HttpProblem } from '../context.ts';
+import { APPROVAL_WINDOW_MS } from '../queries.ts';
 
 /** A plan waiting for approvals, with what is known about it. */
 export interface PendingApproval {
@@ -39,9 +40,11 @@ const isPlan =
  * (409), or the request has expired (409, `approval_expired`).
  */
 export async function pendingApproval(bus: Bus, planId: string, nowMs: number): Promise<PendingApproval> {
+  // Every challenge and grant reads this: only the window a request can still be pending in, never the whole stream.
+  const sinceMs = nowMs - APPROVAL_WINDOW_MS;
   const [plans, approvals] = await Promise.all([
-    readEvents(bus, { stream: 'events', filter: 'plan.*', where: isPlan(planId) }),
-    readEvents(bus, { stream: 'events', filter: 'approval.*', where: isPlan(planId) }),
+    readEvents(bus, { stream: 'events', filter: 'plan.*', sinceMs, where: isPlan(planId) }),
+    readEvents(bus, { stream: 'events', filter: 'approval.*', sinceMs, where: isPlan(planId) }),
   ]);
   const proposal = plans.findLast((e) => e.type === 'sentinel.plan.proposed.v1') as
     SentinelEvent<'sentinel.plan.proposed.v1'> | undefined;
