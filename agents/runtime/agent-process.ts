@@ -126,8 +126,10 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
         }
       : { credsFile: config.natsCreds, streams: streamSettings(config.streamMaxBytes) }),
   });
-  const publisherCheck = publisherScopeCheck(new Publisher(bus.js, bus.names), identity);
-  const deps = { ...consumerDeps(bus, pool, schema, log), publisherCheck };
+  // One publisher for the process: consumers' outboxes, the forged-event alerts and the role's own code.
+  const publisher = new Publisher(bus.js, bus.names);
+  const publisherCheck = publisherScopeCheck(publisher, identity);
+  const deps = { ...consumerDeps(bus, pool, schema, log, publisher), publisherCheck };
   const registry = await openRegistry(bus);
   let stopMachine = async () => {};
 
@@ -146,7 +148,7 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
       identity,
       log,
       bus,
-      publisher: new Publisher(bus.js, bus.names),
+      publisher,
       pool,
       etcd,
       publisherCheck,
