@@ -9,7 +9,8 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { KV } from '@nats-io/kv';
-import { ensureStreams } from './streams.ts';
+import type { Config } from '../config/index.ts';
+import { ensureStreams, streamSettings } from './streams.ts';
 import type { StreamSettings } from './streams.ts';
 import { names } from './subjects.ts';
 import type { Names } from './subjects.ts';
@@ -95,6 +96,22 @@ function authenticatorOf(options: BusOptions): Authenticator | undefined {
   if (credentials !== undefined) return jwtAuthenticator(credentials.jwt, credentials.seed);
   if (credsFile === undefined || !fs.existsSync(credsFile)) return undefined;
   return credsAuthenticator(() => fs.readFileSync(credsFile));
+}
+
+/**
+ * The options of a connection made with `config`'s own credentials (the
+ * stack's admin creds file by default) to its namespace, with its stream
+ * sizes: what every tool, test and the supervisor connect with. Agents of the
+ * swarm connect with their role's credentials instead.
+ */
+export function configBusOptions(config: Config, name: string): BusOptions {
+  return {
+    url: config.natsUrl,
+    credsFile: config.natsCreds,
+    namespace: config.namespace,
+    name,
+    streams: streamSettings(config.streamMaxBytes),
+  };
 }
 
 export async function connectBus(options: BusOptions): Promise<Bus> {

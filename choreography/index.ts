@@ -3,7 +3,7 @@
  * consumers, idempotent handling, dead letters, leader election and fencing.
  * This file lists everything other parts may use.
  */
-export { connectBus, listBucket } from './bus.ts';
+export { configBusOptions, connectBus, listBucket } from './bus.ts';
 export {
   EventConsumer,
   consumerConfig,

@@ -20,7 +20,7 @@ import {
   StackError,
 } from '../deploy/index.ts';
 import type { StackLog } from '../deploy/index.ts';
-import { connectBus, readDeadLetters } from '../choreography/index.ts';
+import { configBusOptions, connectBus, readDeadLetters } from '../choreography/index.ts';
 import type { Bus } from '../choreography/index.ts';
 import { listAgents, openRegistry } from '../agents/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
@@ -51,13 +51,7 @@ async function printStack(c: Config): Promise<void> {
 
 /** The CLI's connection to the bus, as the stack's admin; it never creates streams. */
 function cliBus(c: Config): Promise<Bus> {
-  return connectBus({
-    url: c.natsUrl,
-    credsFile: c.natsCreds,
-    namespace: c.namespace,
-    name: 'cli',
-    ensureStreams: false,
-  });
+  return connectBus({ ...configBusOptions(c, 'cli'), ensureStreams: false });
 }
 
 async function agents(c: Config): Promise<Heartbeat[]> {

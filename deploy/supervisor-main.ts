@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { childEnv, createLogger, loadConfig, repoRoot } from '../config/index.ts';
 import { openDiscovery, openRegistry, roles } from '../agents/index.ts';
-import { connectBus, streamSettings } from '../choreography/index.ts';
+import { configBusOptions, connectBus } from '../choreography/index.ts';
 import { Supervisor } from './supervisor.ts';
 import type { ChildSpec } from './supervisor.ts';
 
@@ -18,13 +18,7 @@ const config = loadConfig();
 const log = createLogger(config.logLevel, { agent: 'supervisor' });
 const logDir = path.join(config.home, 'logs', 'agents');
 mkdirSync(logDir, { recursive: true });
-const bus = await connectBus({
-  url: config.natsUrl,
-  credsFile: config.natsCreds,
-  namespace: config.namespace,
-  name: 'supervisor',
-  streams: streamSettings(config.streamMaxBytes),
-});
+const bus = await connectBus(configBusOptions(config, 'supervisor'));
 await openRegistry(bus);
 await openDiscovery(bus);
 await bus.close();

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { connectBus, Publisher, registry, streamSettings } from '../choreography/index.ts';
+import { configBusOptions, connectBus, Publisher, registry } from '../choreography/index.ts';
 import type { Bus } from '../choreography/index.ts';
 import { bootstrapSecret, createLogger, keyEncryptionSecret } from '../config/index.ts';
 import type { Config, Logger } from '../config/index.ts';
@@ -117,13 +117,7 @@ export async function startGateway(
     await pool.end().catch(() => undefined);
   };
   try {
-    bus = await connectBus({
-      url: config.natsUrl,
-      namespace: config.namespace,
-      name: `gateway/${instance}`,
-      streams: streamSettings(config.streamMaxBytes),
-      credsFile: config.natsCreds,
-    });
+    bus = await connectBus(configBusOptions(config, `gateway/${instance}`));
     const connected = bus;
     const tokens = await TokenAuthority.open({
       pool,

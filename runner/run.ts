@@ -16,7 +16,7 @@ import type { Config } from '../config/index.ts';
 import { fleetToken } from '../config/index.ts';
 import { announceSource, listAgents, openDiscovery, openRegistry, withdrawSource } from '../agents/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
-import { connectBus, createEvent, pause, Publisher } from '../choreography/index.ts';
+import { configBusOptions, connectBus, createEvent, pause, Publisher } from '../choreography/index.ts';
 import type { EventData, SentinelEvent } from '../choreography/index.ts';
 import { silentLog, stackUp, swarmUp } from '../deploy/index.ts';
 import { startFleet } from '../fleet/index.ts';
@@ -60,12 +60,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const sleep = (ms: number) => pause(ms, signal, 'the run was stopped');
 
   await stackUp(config, { log: silentLog });
-  const bus = await connectBus({
-    url: config.natsUrl,
-    credsFile: config.natsCreds,
-    namespace: config.namespace,
-    name: 'runner',
-  });
+  const bus = await connectBus(configBusOptions(config, 'runner'));
   const environment = `${scenario.name.slice(0, 48)}-${Date.now().toString(36)}${randomBytes(1).toString('hex')}`;
   const observer = new RunObserver(environment);
   let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;

@@ -8,19 +8,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../../config/index.ts';
-import { connectBus, createEvent, Publisher } from '../../choreography/index.ts';
+import { configBusOptions, connectBus, createEvent, Publisher } from '../../choreography/index.ts';
 
 const [rate = 10_000, warmupS = 1, measureS = 5] = process.argv.slice(2).map(Number);
 const TICK_MS = 5;
 const WINDOW = 1000;
 const config = loadConfig();
-const bus = await connectBus({
-  url: config.natsUrl,
-  credsFile: config.natsCreds,
-  namespace: config.namespace,
-  name: 'bench/publisher',
-  ensureStreams: false,
-});
+const bus = await connectBus({ ...configBusOptions(config, 'bench/publisher'), ensureStreams: false });
 const publisher = new Publisher(bus.js, bus.names);
 const agent = { role: 'bench', instance: 'paced-publisher' };
 

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../../config/index.ts';
-import { connectBus } from '../../choreography/index.ts';
+import { configBusOptions, connectBus } from '../../choreography/index.ts';
 
 const [file, countText] = process.argv.slice(2);
 const messages = (
@@ -15,13 +15,7 @@ const messages = (
 const count = Number(countText);
 const WINDOW = 256;
 const config = loadConfig();
-const bus = await connectBus({
-  url: config.natsUrl,
-  credsFile: config.natsCreds,
-  namespace: config.namespace,
-  name: 'bench/raw',
-  ensureStreams: false,
-});
+const bus = await connectBus({ ...configBusOptions(config, 'bench/raw'), ensureStreams: false });
 let next = 0;
 await Promise.all(
   Array.from({ length: WINDOW }, async () => {

@@ -22,7 +22,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/index.ts';
-import { connectBus } from '../../choreography/index.ts';
+import { configBusOptions, connectBus } from '../../choreography/index.ts';
 import { listAgents, openRegistry } from '../../agents/index.ts';
 import type { Heartbeat } from '../../agents/index.ts';
 import { readScenario } from '../../fleet/index.ts';
@@ -113,12 +113,7 @@ describe('the shared scenarios', () => {
 describe('the swarm loses its leaders mid-incident', () => {
   test('scenario - kill -9 of the correlator leader right after the incident opens, the analyst mid-analysis, the governor leader while the plan waits for approval and the executor leader once the action started: still one incident, the scenario passes, the fleet rolls back once', async () => {
     const s = await readScenario(path.join(root, 'scenarios', 'bad-deploy.json'));
-    const bus = await connectBus({
-      url: config.natsUrl,
-      credsFile: config.natsCreds,
-      namespace: config.namespace,
-      name: 'test/e2e-chaos-2',
-    });
+    const bus = await connectBus(configBusOptions(config, 'test/e2e-chaos-2'));
     const registry = await openRegistry(bus);
     const killed: string[] = [];
     let correlatorFence: string | null = null;

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { childEnv, loadConfigWith } from '../../config/index.ts';
 import { eventually, removeNamespace } from '../support/harness.ts';
 import { swarmEnvVars } from '../support/swarm-env.ts';
-import { connectBus } from '../../choreography/index.ts';
+import { configBusOptions, connectBus } from '../../choreography/index.ts';
 import pg from 'pg';
 import type { Heartbeat } from '../../agents/index.ts';
 
@@ -80,11 +80,9 @@ describe('sentinel CLI', () => {
     const status = await sentinel('stack', 'status');
     assert.match(status.stdout, /nats\s+external\s+-\s+yes/, 'down left the external servers alone');
     const bus = await connectBus({
-      url: stack.natsUrl,
-      credsFile: stack.natsCreds,
-      namespace: env.SENTINEL_NAMESPACE!,
-      name: 'test/cli',
+      ...configBusOptions(stack, 'test/cli'),
       ensureStreams: false,
+      namespace: env.SENTINEL_NAMESPACE!,
     });
     const pool = new pg.Pool({ connectionString: stack.databaseUrl, max: 1 });
     await removeNamespace(bus, pool, env.SENTINEL_NAMESPACE!);

@@ -10,10 +10,10 @@ import { createLogger, loadConfigWith } from '../../config/index.ts';
 import type { Config, Logger } from '../../config/index.ts';
 import {
   choreographyMigrations,
+  configBusOptions,
   connectBus,
   consumerDeps,
   names,
-  streamSettings,
   migrate,
   Publisher,
   quoteSchema,
@@ -48,13 +48,7 @@ export async function testEnv(label: string, extra: Record<string, string> = {})
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 8 });
   await migrate(pool, namespace, 'choreography', choreographyMigrations);
   await migrate(pool, namespace, 'runtime', runtimeMigrations);
-  const bus = await connectBus({
-    url: config.natsUrl,
-    credsFile: config.natsCreds,
-    namespace,
-    name: `test/${label}`,
-    streams: streamSettings(config.streamMaxBytes),
-  });
+  const bus = await connectBus(configBusOptions(config, `test/${label}`));
   const publisher = new Publisher(bus.js, bus.names);
   const log = createLogger(config.logLevel, { test: label });
   return {
@@ -95,11 +89,9 @@ export async function eventually<T>(
  */
 export async function removeStaleTestNamespaces(config: Config): Promise<number> {
   const bus = await connectBus({
-    url: config.natsUrl,
-    credsFile: config.natsCreds,
-    namespace: 'sentinel',
-    name: 'test/cleanup',
+    ...configBusOptions(config, 'test/cleanup'),
     ensureStreams: false,
+    namespace: 'sentinel',
   });
   let removed = 0;
   try {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { loadConfigWith } from '../../config/index.ts';
 import type { Config } from '../../config/index.ts';
-import { connectBus } from '../../choreography/index.ts';
+import { configBusOptions, connectBus } from '../../choreography/index.ts';
 import { stackUp, swarmDown } from '../../deploy/index.ts';
 import { removeNamespace, testStreamLimits } from './harness.ts';
 
@@ -60,12 +60,7 @@ export async function swarmConfig(label: string, namespace: string): Promise<Con
 /** Stops the swarm of `config` and removes its namespace, discovery bucket and home. */
 export async function removeSwarm(config: Config): Promise<void> {
   await swarmDown(config);
-  const bus = await connectBus({
-    url: config.natsUrl,
-    credsFile: config.natsCreds,
-    namespace: config.namespace,
-    name: 'test/cleanup',
-  });
+  const bus = await connectBus(configBusOptions(config, 'test/cleanup'));
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 1 });
   try {
     await removeNamespace(bus, pool, config.namespace);
