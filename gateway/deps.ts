@@ -22,6 +22,7 @@ export type AccountDirectory = Pick<
   Accounts,
   | 'create'
   | 'get'
+  | 'getById'
   | 'list'
   | 'setRole'
   | 'disable'

@@ -154,7 +154,7 @@ export async function startGateway(
     const app = createGateway(deps, {
       agentCredentialExtras: natsCredentials(config, connected),
       ...options,
-      mounts: options.mounts?.(deps) ?? (await standardMounts(deps, { tokens, accounts, securityLog })),
+      mounts: options.mounts?.(deps) ?? (await standardMounts(deps)),
     });
     const server = serve({
       fetch: app.fetch,

@@ -5,7 +5,6 @@
  * Each sits behind the app's hardening and authentication and checks its own
  * scopes.
  */
-import type { Accounts, SecurityLog, TokenAuthority } from '../governance/index.ts';
 import { loadCatalogue } from '../governance/index.ts';
 import type { GatewayMount } from './app.ts';
 import type { GatewayDeps } from './deps.ts';
@@ -14,14 +13,7 @@ import { mcpDocs, streamDocs, webauthnDocs } from './mount-docs.ts';
 import { streamRoutes } from './stream/index.ts';
 import { consoleRoutes, webauthnRoutes } from './webauthn/index.ts';
 
-/** The identity services themselves (the routes' deps see narrower views). */
-export interface IdentityServices {
-  readonly tokens: TokenAuthority;
-  readonly accounts: Accounts;
-  readonly securityLog: SecurityLog;
-}
-
-export async function standardMounts(deps: GatewayDeps, identity: IdentityServices): Promise<GatewayMount[]> {
+export async function standardMounts(deps: GatewayDeps): Promise<GatewayMount[]> {
   const { config, bus, pool, publisher, log } = deps;
   return [
     { path: '/v1/stream', app: streamRoutes({ bus, log }), openapi: streamDocs },
@@ -30,9 +22,9 @@ export async function standardMounts(deps: GatewayDeps, identity: IdentityServic
       app: webauthnRoutes({
         pool,
         namespace: config.namespace,
-        authority: identity.tokens,
-        accounts: identity.accounts,
-        securityLog: identity.securityLog,
+        authority: deps.tokens,
+        accounts: deps.accounts,
+        securityLog: deps.securityLog,
         publisher,
         bus,
         rpId: new URL(config.gateway.origin).hostname,

@@ -14,8 +14,9 @@ import { HttpProblem, requireScope } from '../context.ts';
 import type { GatewayEnv, Principal, ProblemStatus } from '../context.ts';
 import { approvalChallenge, newNonce } from './approval-challenge.ts';
 import { gatewayIdentity, verifyAssertion } from './assertion.ts';
-import { APPROVAL_TOKEN_TYPE } from './deps.ts';
-import type { VerifiedTokenLike, WebAuthnDeps } from './deps.ts';
+import { TokenType } from '../../governance/index.ts';
+import type { VerifiedToken } from '../../governance/index.ts';
+import type { WebAuthnDeps } from './deps.ts';
 import { checkApprover, pendingApproval } from './pending-approval.ts';
 import { callerAccount } from './passkey-routes.ts';
 import type { WebAuthnStores } from './stores.ts';
@@ -48,9 +49,9 @@ function planIdOf(c: Context<GatewayEnv>): string {
 const TOKEN_STATUSES: readonly ProblemStatus[] = [401, 403];
 
 /** The challenge token's verified claims; the authority's refusal (expired, replayed, forged) as a 401 otherwise. */
-async function verifyChallengeToken(deps: WebAuthnDeps, token: string): Promise<VerifiedTokenLike> {
+async function verifyChallengeToken(deps: WebAuthnDeps, token: string): Promise<VerifiedToken> {
   try {
-    return await deps.authority.verify(token, { typ: APPROVAL_TOKEN_TYPE, consumeJti: true });
+    return await deps.authority.verify(token, { typ: TokenType.approval, consumeJti: true });
   } catch (err) {
     const e = err as { code?: unknown; status?: unknown };
     const status = TOKEN_STATUSES.find((s) => s === e.status) ?? 401;
@@ -122,7 +123,7 @@ export function addApprovalRoutes(
       role: p.role,
       scopes: [],
       ttlS: Math.max(1, Math.ceil((expiresAtMs - at) / 1000)),
-      typ: APPROVAL_TOKEN_TYPE,
+      typ: TokenType.approval,
       // The approval dies with the session it was asked for in.
       ...(p.sessionId === undefined ? {} : { sessionId: p.sessionId }),
       claims: { ...binding, challenge },

@@ -1,78 +1,20 @@
 /**
- * What the WebAuthn routes need from the rest of the gateway. The identity
- * services are described by the few methods used here, so the routes depend
- * on a contract rather than on how the identity area implements it.
+ * What the WebAuthn routes need from the rest of the gateway: the identity
+ * services by the few methods used here, the bus, the relying party.
  */
 import type pg from 'pg';
 import type { AgentIdentity, Bus, Publisher } from '../../choreography/index.ts';
 import type { Logger } from '../../config/index.ts';
+import type { Accounts, SecurityLog, TokenAuthority } from '../../governance/index.ts';
 
-/** The `typ` of a step-up approval token (the identity area's `TokenType.approval`). */
-export const APPROVAL_TOKEN_TYPE = 'sentinel-approval+jwt';
+/** What the WebAuthn routes ask of the token authority: approval challenge tokens and passkey sign-in tokens. */
+export type TokenIssuer = Pick<TokenAuthority, 'issue' | 'verify'>;
 
-/** A token the authority verified. */
-export interface VerifiedTokenLike {
-  readonly subject: string;
-  readonly kind: 'person' | 'agent' | 'service';
-  readonly role: string;
-  readonly jti: string;
-  readonly expiresAtMs: number;
-  readonly claims: Readonly<Record<string, unknown>>;
-}
+/** What they ask of the accounts: the caller's account and a passkey session. */
+export type AccountDirectory = Pick<Accounts, 'get' | 'getById' | 'openSession'>;
 
-/** The token authority's issue and verify (`TokenAuthority`). */
-export interface TokenIssuer {
-  issue(i: {
-    subject: string;
-    kind: 'person' | 'agent' | 'service';
-    role: string;
-    scopes: readonly string[];
-    ttlS: number;
-    sessionId?: string;
-    typ?: 'at+jwt' | 'sentinel-approval+jwt';
-    claims?: Record<string, string | number | boolean>;
-  }): Promise<{ token: string; jti: string; expiresAtMs: number }>;
-  verify(
-    token: string,
-    expect: { typ?: 'at+jwt' | 'sentinel-approval+jwt'; consumeJti?: boolean },
-  ): Promise<VerifiedTokenLike>;
-}
-
-/** A person's account (`Account`). */
-export interface AccountLike {
-  readonly id: string;
-  readonly username: string;
-  readonly displayName: string;
-  /** A person role (`viewer` … `admin`); anything else signs in to nothing. */
-  readonly role: string;
-  readonly disabled: boolean;
-}
-
-/** The accounts of people and their sessions (`Accounts`). */
-export interface AccountDirectory {
-  get(username: string): Promise<AccountLike | undefined>;
-  getById(id: string): Promise<AccountLike | undefined>;
-  openSession(
-    accountId: string,
-    ttlS: number,
-    meta: { ip?: string; userAgent?: string; method: 'passkey' },
-  ): Promise<{ readonly id: string; readonly expiresAt: string }>;
-}
-
-/** Kinds of security records the WebAuthn routes write. */
-export type WebAuthnSecurityKind =
-  'credential_registered' | 'counter_regression' | 'approval' | 'denied' | 'signin' | 'signin_failed';
-
-/** The security log (`SecurityLog`). */
-export interface SecurityRecorder {
-  record(e: {
-    kind: WebAuthnSecurityKind;
-    principal?: string;
-    detail: string;
-    ip?: string;
-    requestId?: string;
-  }): Promise<void>;
-}
+/** What they write to the security log. */
+export type SecurityRecorder = Pick<SecurityLog, 'record'>;
 
 /** Everything {@link webauthnRoutes} needs. */
 export interface WebAuthnDeps {

@@ -15,7 +15,8 @@ import { isPersonRole, personScopes } from '../../governance/identity/index.ts';
 import { HttpProblem, principalOf } from '../context.ts';
 import type { GatewayEnv } from '../context.ts';
 import { verifyAssertion } from './assertion.ts';
-import type { AccountLike, WebAuthnDeps } from './deps.ts';
+import type { Account } from '../../governance/index.ts';
+import type { WebAuthnDeps } from './deps.ts';
 import type { WebAuthnStores } from './stores.ts';
 import { AuthenticationResponse, bodyOf, RegistrationResponse } from './wire.ts';
 
@@ -30,7 +31,7 @@ const ALGORITHMS = [-8, -7, -257];
 const CEREMONY_MS = 5 * 60_000;
 
 /** The signed-in person's account; 403 for agents and services, 401 when it is gone or disabled. */
-export async function callerAccount(c: Context<GatewayEnv>, deps: WebAuthnDeps): Promise<AccountLike> {
+export async function callerAccount(c: Context<GatewayEnv>, deps: WebAuthnDeps): Promise<Account> {
   const p = principalOf(c);
   if (p.kind !== 'person' || !p.subject.startsWith('person:'))
     throw new HttpProblem(
