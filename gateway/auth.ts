@@ -18,11 +18,7 @@ import type { AccountDirectory, SecurityRecorder, TokenIssuer } from './deps.ts'
 import { clientIp, tooManyRequests } from './hardening.ts';
 import type { RateLimiter, RateLimits } from './hardening.ts';
 import type { Logger } from '../config/index.ts';
-
-/** The audience of every access token the gateway accepts (the identity authority's `GATEWAY_AUDIENCE`). */
-export const GATEWAY_AUDIENCE = 'sentinel-gateway';
-/** JOSE `typ` of an access token (RFC 9068). */
-export const ACCESS_TOKEN_TYPE = 'at+jwt';
+import { GATEWAY_AUDIENCE, TokenType } from '../governance/index.ts';
 
 /** The `WWW-Authenticate` challenge of a refused token (RFC 6750 §3). */
 export function bearerChallenge(error?: 'invalid_token' | 'invalid_request', description?: string): string {
@@ -89,7 +85,7 @@ async function principalFrom(deps: AuthDeps, token: string): Promise<Principal> 
     throw tokenRefused('token_invalid', 'the bearer token is malformed');
   let v;
   try {
-    v = await deps.tokens.verify(token, { audience: GATEWAY_AUDIENCE, typ: ACCESS_TOKEN_TYPE });
+    v = await deps.tokens.verify(token, { audience: GATEWAY_AUDIENCE, typ: TokenType.access });
   } catch (err) {
     if (err instanceof IdentityError && err.status < 500)
       throw tokenRefused(err.code, TOKEN_DETAIL[err.code] ?? 'the bearer token was refused', err);

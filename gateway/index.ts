@@ -3,7 +3,7 @@
  * AI clients. This file lists everything other parts may use.
  */
 export { createGateway, toProblem } from './app.ts';
-export { ACCESS_TOKEN_TYPE, authenticate, bearerChallenge, GATEWAY_AUDIENCE, tokenRefused } from './auth.ts';
+export { authenticate, bearerChallenge, tokenRefused } from './auth.ts';
 export { HttpProblem, principalOf, requireScope } from './context.ts';
 export { GatewayStartError, IngestError } from './errors.ts';
 export { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_RATE_LIMITS, RateLimiter } from './hardening.ts';

@@ -15,6 +15,7 @@ import { isPersonRole, personScopes } from '../../governance/identity/index.ts';
 import { HttpProblem, principalOf } from '../context.ts';
 import type { GatewayEnv } from '../context.ts';
 import { verifyAssertion } from './assertion.ts';
+import { TokenType } from '../../governance/index.ts';
 import type { Account } from '../../governance/index.ts';
 import type { WebAuthnDeps } from './deps.ts';
 import type { WebAuthnStores } from './stores.ts';
@@ -202,7 +203,7 @@ export function addPasskeyRoutes(
       scopes: personScopes(role),
       ttlS: deps.tokenTtlS ?? 900,
       sessionId: session.id,
-      typ: 'at+jwt',
+      typ: TokenType.access,
     });
     await deps.securityLog.record({
       kind: 'signin',
