@@ -11,11 +11,10 @@ import {
   generateRegistrationOptions,
   verifyRegistrationResponse,
 } from '@simplewebauthn/server';
-import { isPersonRole, personScopes } from '../../governance/identity/index.ts';
 import { HttpProblem, principalOf } from '../context.ts';
 import type { GatewayEnv } from '../context.ts';
 import { verifyAssertion } from './assertion.ts';
-import { TokenType } from '../../governance/index.ts';
+import { isPersonRole, personScopes, TokenType } from '../../governance/index.ts';
 import type { Account } from '../../governance/index.ts';
 import type { WebAuthnDeps } from './deps.ts';
 import type { WebAuthnStores } from './stores.ts';

@@ -15,9 +15,9 @@ import {
   TelemetryConsumer,
 } from '../../choreography/index.ts';
 import type { Bus, SentinelEvent } from '../../choreography/index.ts';
-import { readAccountSigningSeed } from '../../deploy/nats-auth.ts';
-import { createAgentNkey, mintAgentUser, natsInboxPrefix } from '../../governance/identity/index.ts';
-import type { AgentRole } from '../../governance/identity/index.ts';
+import { readAccountSigningSeed } from '../../deploy/index.ts';
+import { createAgentNkey, mintAgentUser, natsInboxPrefix } from '../../governance/index.ts';
+import type { AgentRole } from '../../governance/index.ts';
 import { anomaly } from '../support/events.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
