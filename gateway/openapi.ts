@@ -253,7 +253,7 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'get',
     path: '/v1/incidents',
     tag: 'incidents',
-    summary: 'the most recently updated incidents',
+    summary: 'the most recently updated incidents, from `since` (default: the last 7 days)',
     scope: 'incidents:read',
     query: ListIncidentsQuery,
     success: {
@@ -302,7 +302,8 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'get',
     path: '/v1/plans',
     tag: 'incidents',
-    summary: 'remediation plans and what became of them, newest first',
+    summary:
+      'remediation plans and what became of them, newest first, from `since` (default: the last 7 days)',
     scope: 'plans:read',
     query: ListPlansQuery,
     success: { status: 200, description: 'plans', schema: list('plans', 'plans') },

@@ -31,6 +31,12 @@ import {
 
 /** How far back `/v1/events` reads when no `since` is given. */
 export const EVENTS_DEFAULT_WINDOW_MS = 3600_000;
+/**
+ * How far back `/v1/incidents` and `/v1/plans` read when no `since` is given:
+ * without it every list would scan the stream from its start (and keep its
+ * oldest events, not the recent ones).
+ */
+export const LIST_DEFAULT_WINDOW_MS = 7 * 86_400_000;
 /** Most security records an audit answer carries. */
 const AUDIT_SECURITY_MAX = 200;
 
@@ -50,11 +56,10 @@ export function readRoutes(app: Hono<GatewayEnv>, deps: GatewayDeps): void {
   app.get('/v1/incidents', async (c) => {
     requireScope(c, 'incidents:read');
     const q = query(c, ListIncidentsQuery);
-    const s = sinceMs(q.since);
     const incidents = await listIncidents(deps.bus, {
       limit: q.limit,
       ...(q.status === undefined ? {} : { status: q.status }),
-      ...(s === undefined ? {} : { sinceMs: s }),
+      sinceMs: sinceMs(q.since) ?? now() - LIST_DEFAULT_WINDOW_MS,
     });
     return c.json({ incidents });
   });
@@ -97,12 +102,11 @@ export function readRoutes(app: Hono<GatewayEnv>, deps: GatewayDeps): void {
   app.get('/v1/plans', async (c) => {
     requireScope(c, 'plans:read');
     const q = query(c, ListPlansQuery);
-    const s = sinceMs(q.since);
     const plans = await listPlans(deps.bus, {
       limit: q.limit,
       ...(q.status === undefined ? {} : { status: q.status }),
       ...(q.incident === undefined ? {} : { incidentId: q.incident }),
-      ...(s === undefined ? {} : { sinceMs: s }),
+      sinceMs: sinceMs(q.since) ?? now() - LIST_DEFAULT_WINDOW_MS,
     });
     return c.json({ plans });
   });
