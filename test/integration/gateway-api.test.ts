@@ -7,6 +7,7 @@ import { createEvent, readEvents } from '../../choreography/index.ts';
 import { childEnv, repoRoot } from '../../config/index.ts';
 import type { EventData, EventType, SentinelEvent } from '../../choreography/index.ts';
 import { createAgentNkey } from '../../governance/index.ts';
+import type { IssueRequest } from '../../governance/index.ts';
 import { createGateway, startGateway } from '../../gateway/index.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
@@ -133,6 +134,19 @@ async function deniedRecords(requestId: string): Promise<number> {
     [requestId],
   );
   return Number(rows[0]?.n ?? 0);
+}
+
+/** A detector's token from the gateway's own authority, as `o` changes it. */
+async function detectorToken(o: Partial<IssueRequest>): Promise<string> {
+  const issued = await gw.authority.issue({
+    subject: 'agent:detector/d-1',
+    kind: 'agent',
+    role: 'detector',
+    scopes: [],
+    ttlS: 300,
+    ...o,
+  });
+  return issued.token;
 }
 
 describe('gateway - hardening', () => {
@@ -327,51 +341,25 @@ describe('gateway - JWT suite', () => {
   });
 
   test('gateway - refuses a token for another audience', async () => {
-    const { token } = await gw.authority.issue({
-      subject: 'agent:detector/d-1',
-      kind: 'agent',
-      role: 'detector',
-      scopes: [],
-      ttlS: 300,
-      audience: 'some-other-service',
-    });
+    const token = await detectorToken({ ttlS: 300, audience: 'some-other-service' });
     await expectRefused(token, 'token_audience');
   });
 
   test('gateway - refuses an approval token used as an access token (wrong typ)', async () => {
-    const { token } = await gw.authority.issue({
-      subject: 'agent:detector/d-1',
-      kind: 'agent',
-      role: 'detector',
-      scopes: [],
-      ttlS: 300,
-      typ: 'sentinel-approval+jwt',
-    });
+    const token = await detectorToken({ ttlS: 300, typ: 'sentinel-approval+jwt' });
     await expectRefused(token, 'token_type');
   });
 
   test('gateway - refuses an expired token', async () => {
     gw.clock.offsetMs = -3600_000;
-    const { token } = await gw.authority.issue({
-      subject: 'agent:detector/d-1',
-      kind: 'agent',
-      role: 'detector',
-      scopes: [],
-      ttlS: 60,
-    });
+    const token = await detectorToken({ ttlS: 60 });
     gw.clock.offsetMs = 0;
     await expectRefused(token, 'token_expired');
   });
 
   test('gateway - refuses a token that is not valid yet', async () => {
     gw.clock.offsetMs = 3600_000;
-    const { token } = await gw.authority.issue({
-      subject: 'agent:detector/d-1',
-      kind: 'agent',
-      role: 'detector',
-      scopes: [],
-      ttlS: 60,
-    });
+    const token = await detectorToken({ ttlS: 60 });
     gw.clock.offsetMs = 0;
     await expectRefused(token, 'token_not_yet_valid');
   });
@@ -393,13 +381,7 @@ describe('gateway - JWT suite', () => {
   });
 
   test('gateway - refuses a token whose key was rotated out, and keeps one inside the overlap', async () => {
-    const { token } = await gw.authority.issue({
-      subject: 'agent:detector/d-1',
-      kind: 'agent',
-      role: 'detector',
-      scopes: [],
-      ttlS: 3600,
-    });
+    const token = await detectorToken({ ttlS: 3600 });
     const rotated = await gw.call('POST', '/v1/keys/rotate', { token: gw.people.admin.token });
     assert.equal(rotated.status, 200);
     assert.equal((await gw.call('GET', path, { token })).status, 200, 'inside the overlap it still verifies');
@@ -499,13 +481,7 @@ describe('gateway - sessions and accounts', () => {
   });
 
   test('gateway - an agent cannot refresh through the person route', async () => {
-    const { token } = await gw.authority.issue({
-      subject: 'agent:detector/d-1',
-      kind: 'agent',
-      role: 'detector',
-      scopes: [],
-      ttlS: 60,
-    });
+    const token = await detectorToken({ ttlS: 60 });
     await problem(await gw.call('POST', '/v1/tokens/refresh', { token }), 403);
   });
 
