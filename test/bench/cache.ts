@@ -38,6 +38,7 @@ import type { TestEnv } from '../support/harness.ts';
 import { startOpenAiServer } from '../support/openai-server.ts';
 import type { ChatRequest, OpenAiServer } from '../support/openai-server.ts';
 import { uniform } from '../support/random.ts';
+import { median } from './stats.ts';
 
 const INCIDENTS = 100;
 const SEEDS = [11, 23, 37];
@@ -354,12 +355,6 @@ async function round(
     repeatMisses,
     invalidated,
   };
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 export async function run(): Promise<{ bench: 'cache'; results: Record<string, number> }> {

@@ -41,6 +41,8 @@ import type {
 } from '../../choreography/index.ts';
 import { testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
+import { median, quantile } from './stats.ts';
+import type { BenchResult } from './stats.ts';
 
 /** Events per measured throughput run (a few seconds each on 2 cores). */
 const N = 30_000;
@@ -61,11 +63,6 @@ const TYPE = 'sentinel.anomaly.detected.v1';
 const BENCH_STREAM_LIMITS = { SENTINEL_EVENTS_MAX_BYTES: String(512 * 1024 ** 2) };
 const FILTER = 'anomaly.detected';
 const benchAgent: AgentIdentity = { role: 'bench', instance: 'choreography' };
-
-export interface BenchResult {
-  readonly bench: string;
-  readonly results: Record<string, number>;
-}
 
 interface ThroughputRun {
   readonly eventsPerS: number;
@@ -275,12 +272,6 @@ interface LatencyRun {
   readonly drainS: number;
 }
 
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i] as number;
-}
-
 /**
  * Latency at a steady rate: a paced publisher in a process of its own (as the
  * agents that publish are) sends at the target rate for a warm-up and a
@@ -369,14 +360,6 @@ async function outcomeCount(consumer: string, outcome: ConsumerOutcome): Promise
   return metric.values
     .filter((v) => v.labels.consumer === consumer && v.labels.outcome === outcome)
     .reduce((sum, v) => sum + v.value, 0);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 const round = (v: number, digits = 0): number => {

@@ -21,15 +21,9 @@ import { readScenario } from '../../fleet/index.ts';
 import { runScenario } from '../../runner/index.ts';
 import type { ScenarioReport } from '../../runner/index.ts';
 import { removeSwarm, swarmConfig } from '../support/swarm-env.ts';
+import { median } from './stats.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
-
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
 
 const round = (x: number) => Math.round(x * 10) / 10;
 

@@ -6,11 +6,7 @@
  * and exits 2; a benchmark that fails exits 1 (after the others have run).
  */
 import { performance } from 'node:perf_hooks';
-
-interface BenchResult {
-  readonly bench: string;
-  readonly results: Record<string, number>;
-}
+import type { BenchResult } from './stats.ts';
 
 interface BenchModule {
   run(): Promise<BenchResult>;

@@ -41,6 +41,8 @@ import { problemResponse } from '../../gateway/problem.ts';
 import { StreamHub, streamClientsCut, streamRoutes } from '../../gateway/stream/index.ts';
 import { testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
+import { median, quantile } from './stats.ts';
+import type { BenchResult } from './stats.ts';
 
 const CLIENTS = 1000;
 /** Events per second, steady, for RUN_S seconds, RUNS times (medians reported; gaps and duplicates summed). */
@@ -57,11 +59,6 @@ const WINDOW = 256;
 const TICK_MS = 5;
 const AUTHORIZATION = 'Bearer bench';
 const BENCH_STREAM_LIMITS = { SENTINEL_EVENTS_MAX_BYTES: String(256 * 1024 ** 2) };
-
-export interface BenchResult {
-  readonly bench: string;
-  readonly results: Record<string, number>;
-}
 
 interface ClientsResult {
   readonly delivered: number;
@@ -87,11 +84,6 @@ const round = (v: number, digits = 0): number => Math.round(v * 10 ** digits) / 
 
 function progress(line: string): void {
   process.stderr.write(`[stream] ${line}\n`);
-}
-
-function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
 const benchPrincipal: Principal = {
@@ -179,14 +171,6 @@ interface RunResult {
   readonly rawP99: number;
   readonly cut: number;
   readonly gatewayCpuS: number;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 async function cutTotal(): Promise<number> {
