@@ -20,8 +20,7 @@ import { planHash } from '../../governance/index.ts';
 import { ensureInstalled } from '../../deploy/index.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
-import { consoleRoutes, webauthnRoutes } from '../../gateway/webauthn/index.ts';
-import { gatewayFixture } from '../support/gateway-app.ts';
+import { webauthnGatewayFixture } from '../support/gateway-app.ts';
 import type { GatewayFixture } from '../support/gateway-app.ts';
 import { publishPendingPlan } from '../support/pending-plan.ts';
 
@@ -114,28 +113,7 @@ describe('browser approval', () => {
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     // http://localhost is a secure context, so WebAuthn works without TLS.
     origin = `http://localhost:${(server.address() as AddressInfo).port}`;
-    gw = await gatewayFixture(env, (services) => ({
-      mounts: [
-        {
-          path: '/v1',
-          app: webauthnRoutes({
-            pool: env.pool,
-            namespace: env.config.namespace,
-            authority: services.authority,
-            accounts: services.accounts,
-            securityLog: services.securityLog,
-            publisher: env.publisher,
-            bus: env.bus,
-            rpId: 'localhost',
-            rpName: 'Sentinel (browser test)',
-            origin,
-            log: env.log,
-            now: () => Date.now() + skewMs,
-          }),
-        },
-        { path: '/console', app: consoleRoutes() },
-      ],
-    }));
+    gw = await webauthnGatewayFixture(env, { rpId: 'localhost', origin, now: () => Date.now() + skewMs });
     gateway.app = gw.app;
     tokens.alice = (await gw.person('approver', 'alice')).token;
     tokens.carol = (await gw.person('approver', 'carol')).token;

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { readEvents } from '../../choreography/index.ts';
 import type { EventData } from '../../choreography/index.ts';
 import { planHash } from '../../governance/index.ts';
-import { approvalChallenge, webauthnRoutes } from '../../gateway/webauthn/index.ts';
+import { approvalChallenge } from '../../gateway/webauthn/index.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
 import { SoftAuthenticator } from '../support/soft-authenticator.ts';
-import { gatewayFixture } from '../support/gateway-app.ts';
+import { webauthnGatewayFixture } from '../support/gateway-app.ts';
 import type { GatewayFixture } from '../support/gateway-app.ts';
 import { publishPendingPlan } from '../support/pending-plan.ts';
 
@@ -80,27 +80,7 @@ describe('webauthn approvals', () => {
 
   before(async () => {
     env = await testEnv('webauthn');
-    gw = await gatewayFixture(env, (services) => ({
-      mounts: [
-        {
-          path: '/v1',
-          app: webauthnRoutes({
-            pool: env.pool,
-            namespace: env.config.namespace,
-            authority: services.authority,
-            accounts: services.accounts,
-            securityLog: services.securityLog,
-            publisher: env.publisher,
-            bus: env.bus,
-            rpId: RP_ID,
-            rpName: 'Sentinel (test)',
-            origin: ORIGIN,
-            log: env.log,
-            now: () => Date.now() + skewMs,
-          }),
-        },
-      ],
-    }));
+    gw = await webauthnGatewayFixture(env, { rpId: RP_ID, origin: ORIGIN, now: () => Date.now() + skewMs });
     for (const [who, role] of [
       ['alice', 'approver'],
       ['bob', 'approver'],

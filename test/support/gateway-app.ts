@@ -18,6 +18,7 @@ import {
 } from '../../governance/index.ts';
 import type { PersonRole } from '../../governance/index.ts';
 import { createGateway, dependencyProbes } from '../../gateway/index.ts';
+import { consoleRoutes, webauthnRoutes } from '../../gateway/webauthn/index.ts';
 import type { GatewayDeps, GatewayOptions } from '../../gateway/index.ts';
 import { keyEncryptionSecret } from '../../config/index.ts';
 import type { TestEnv } from './harness.ts';
@@ -167,4 +168,37 @@ export async function gatewayFixture(
       redis.disconnect();
     },
   };
+}
+
+/**
+ * The fixture with the WebAuthn and approval routes (at `/v1`) and the
+ * console (at `/console`) mounted for relying party `rpId` at `origin`, on a
+ * clock the test can move (`now`).
+ */
+export function webauthnGatewayFixture(
+  env: TestEnv,
+  rp: { readonly rpId: string; readonly origin: string; readonly now: () => number },
+): Promise<GatewayFixture> {
+  return gatewayFixture(env, (services) => ({
+    mounts: [
+      {
+        path: '/v1',
+        app: webauthnRoutes({
+          pool: env.pool,
+          namespace: env.config.namespace,
+          authority: services.authority,
+          accounts: services.accounts,
+          securityLog: services.securityLog,
+          publisher: env.publisher,
+          bus: env.bus,
+          rpId: rp.rpId,
+          rpName: 'Sentinel (test)',
+          origin: rp.origin,
+          log: env.log,
+          now: rp.now,
+        }),
+      },
+      { path: '/console', app: consoleRoutes() },
+    ],
+  }));
 }
