@@ -118,6 +118,7 @@ async function execute(
   const scrape = async () => scrapeTargets(await targetsOf(discoveryUrl, plan.target.service))();
   const verdict = await verify(runbook.verification.checks, {
     scrape,
+    settleMs: runbook.verification.settleS * 1000,
     windowMs: runbook.verification.windowS * 1000,
     intervalMs: options.verifyIntervalMs ?? 2000,
     clock: {

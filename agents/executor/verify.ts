@@ -51,6 +51,8 @@ export interface VerifyMetricNames {
 export interface VerifyOptions {
   /** Scrapes every target of the service once (see {@link scrapeTargets}). */
   readonly scrape: () => Promise<readonly TargetScrape[]>;
+  /** How long to let the action take effect before the window opens. @default 0 */
+  readonly settleMs?: number;
   /** How long to watch. */
   readonly windowMs: number;
   /** Time between scrapes. @default 5000 */
@@ -115,6 +117,7 @@ export async function verify(
   const intervalMs = Math.max(1, options.intervalMs ?? 5000);
   const names = { ...defaultMetricNames, ...options.metrics };
   const snapshots: Snapshot[] = [];
+  if ((options.settleMs ?? 0) > 0) await clock.sleep(options.settleMs ?? 0);
   const start = clock.now();
   snapshots.push({ atMs: start, targets: await options.scrape() });
   for (let left = options.windowMs; left > 0; left = options.windowMs - (clock.now() - start)) {

@@ -116,7 +116,13 @@ const runbookSchema = z.strictObject({
   preconditions: preconditionsSchema,
   fitsFaults: z.array(fitSchema).max(20),
   verification: z.strictObject({
-    /** Seconds watched after the action; 0 for an action that changes nothing. */
+    /**
+     * Seconds the action is given to take effect before the window opens: the
+     * requests that queued during the fault finish in it, and are not held
+     * against the remedy. @default 5
+     */
+    settleS: z.number().min(0).max(300).default(5),
+    /** Seconds watched after settling; 0 for an action that changes nothing. */
     windowS: z.number().min(0).max(600),
     checks: z.array(verificationCheckSchema).max(20),
   }),

@@ -118,6 +118,34 @@ describe('verify', () => {
     assert.equal(byKind.p99_latency_below_ms?.threshold, 60);
   });
 
+  test('verify - requests that queued during the fault and finish while the action settles are not held against it', async () => {
+    const check = [{ kind: 'p99_latency_below_ms' as const, value: 500 }];
+    // Just after the action: 40 requests that waited in the exhausted pool finish in (2.5 s, 5 s].
+    const backlog = { a: { ok: 140, buckets: { '0.05': 100, '5': 140 } } };
+    const after = (k: number) => ({
+      a: { ok: 140 + 100 * k, buckets: { '0.05': 100 + 100 * k, '5': 140 + 100 * k } },
+    });
+    const settled = drivenClock();
+    const kept = await verify(check, {
+      scrape: scripted(settled, [backlog, after(1), after(2)]),
+      settleMs: 5000,
+      windowMs: 10_000,
+      intervalMs: 5000,
+      clock: settled,
+    });
+    assert.deepEqual(settled.slept, [5000, 5000, 5000], 'settles, then scrapes once per interval');
+    assert.equal(kept.passed, true, JSON.stringify(kept.results));
+    // Without settling, the window opens before the backlog finished and its p99 is the backlog's.
+    const hasty = drivenClock();
+    const judged = await verify(check, {
+      scrape: scripted(hasty, [{ a: { ok: 100, buckets: { '0.05': 100 } } }, backlog, after(1)]),
+      windowMs: 10_000,
+      intervalMs: 5000,
+      clock: hasty,
+    });
+    assert.equal(judged.passed, false);
+  });
+
   test('verify - judges the error ratio on the increase over the window, not the total since start', async () => {
     const clock = drivenClock();
     const outcome = await verify([{ kind: 'error_ratio_below', value: 0.05 }], {
