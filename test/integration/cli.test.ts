@@ -6,19 +6,18 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { childEnv, loadConfigWith } from '../../config/index.ts';
 import { eventually, removeNamespace } from '../support/harness.ts';
-import { swarmEnvVars } from '../support/swarm-env.ts';
+import { swarmEnvVars, testSwarmHome } from '../support/swarm-env.ts';
 import { configBusOptions, connectBus } from '../../choreography/index.ts';
 import pg from 'pg';
 import type { Heartbeat } from '../../agents/index.ts';
 
 const run = promisify(execFile);
-const home = mkdtempSync(path.join(tmpdir(), 'sentinel-cli-'));
+const home = testSwarmHome('cli');
 
 after(() => rmSync(home, { recursive: true, force: true }));
 
@@ -64,6 +63,33 @@ describe('sentinel CLI', () => {
       );
       const again = await sentinel('up');
       assert.match(again.stderr, /already running/, 'up is idempotent');
+
+      // scenario run --all: an invalid file is refused with its message and marked; the others still run.
+      const dir = path.join(home, 'scenarios');
+      mkdirSync(dir);
+      writeFileSync(path.join(dir, 'a-broken.json'), JSON.stringify({ name: 'broken', durationS: -1 }));
+      writeFileSync(
+        path.join(dir, 'b-tiny.json'),
+        JSON.stringify({
+          name: 'tiny-quiet',
+          description: 'a few quiet seconds',
+          durationS: 3,
+          fleet: { services: [{ name: 'solo', replicas: 1, dependsOn: [] }], entry: 'solo' },
+          load: { rps: 5 },
+          faults: [],
+          expect: { incident: false },
+        }),
+      );
+      await assert.rejects(
+        run('bin/sentinel', ['scenario', 'run', '--all', dir, '--warmup-s', '0'], { env, timeout: 120_000 }),
+        (err: { code: number; stdout: string; stderr: string }) => {
+          assert.equal(err.code, 2, 'an invalid file makes the exit code 2');
+          assert.match(err.stderr, /a-broken\.json: .*durationS/, 'the refusal names the field');
+          assert.match(err.stdout, /^a-broken\.json\s+INVALID\b/m, 'the table marks the invalid file');
+          assert.match(err.stdout, /^tiny-quiet\s+passed\b/m, 'the valid scenario still ran, and passed');
+          return true;
+        },
+      );
     } finally {
       const down = await sentinel('down');
       assert.match(down.stderr, /swarm stopped/);

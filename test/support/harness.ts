@@ -5,6 +5,9 @@
  * one test never meet another's. `close()` removes all of it.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createLogger, loadConfigWith } from '../../config/index.ts';
 import type { Config, Logger } from '../../config/index.ts';
@@ -12,6 +15,7 @@ import {
   choreographyMigrations,
   configBusOptions,
   connectBus,
+  connectEtcd,
   consumerDeps,
   names,
   migrate,
@@ -20,7 +24,8 @@ import {
 } from '../../choreography/index.ts';
 import type { Bus, ConsumerDeps } from '../../choreography/index.ts';
 import { runtimeMigrations } from '../../agents/index.ts';
-import { stackUp } from '../../deploy/index.ts';
+import { stackUp, swarmDown } from '../../deploy/index.ts';
+import { deleteRedisKeys } from './redis-keys.ts';
 
 /** Test namespaces keep their streams small: JetStream reserves each stream's limit on disk. */
 export const testStreamLimits = {
@@ -82,24 +87,43 @@ export async function eventually<T>(
   }
 }
 
+/** Where test swarms keep their homes, so a run can find and stop what an interrupted one left. */
+export function testSwarmHomes(config: Config): string {
+  return path.join(config.home, 'test-swarms');
+}
+
 /**
- * Removes every test namespace (streams, KV buckets and PostgreSQL schemas
- * whose names start with `t_`) that an interrupted run left behind. Run it
- * before the tests start, never while they run.
+ * Removes what an interrupted test run left on the stack: swarms still
+ * running from a test home (stopped, their homes deleted), and every test
+ * namespace: streams and KV buckets (`T_…`, `KV_t_…`), PostgreSQL schemas,
+ * Redis keys and etcd keys whose names start with `t_`. Run it before the
+ * tests start, never while they run: `npm test` holds a lock for that.
+ * Returns what it removed, for the log.
  */
-export async function removeStaleTestNamespaces(config: Config): Promise<number> {
+export async function removeStaleTestState(config: Config): Promise<string[]> {
+  const removed: string[] = [];
+  const homes = testSwarmHomes(config);
+  if (existsSync(homes)) {
+    for (const dir of readdirSync(homes)) {
+      const home = path.join(homes, dir);
+      const stopped = await swarmDown(loadConfigWith({ SENTINEL_HOME: home })).catch(() => null);
+      if (stopped !== null) removed.push(`swarm ${dir} (pid ${stopped})`);
+      rmSync(home, { recursive: true, force: true });
+    }
+  }
   const bus = await connectBus({
     ...configBusOptions(config, 'test/cleanup'),
     ensureStreams: false,
     namespace: 'sentinel',
   });
-  let removed = 0;
   try {
     const stale: string[] = [];
     for await (const s of bus.jsm.streams.list()) {
       if (/^(T_|KV_t_)/.test(s.config.name)) stale.push(s.config.name);
     }
-    for (const name of stale) if (await bus.jsm.streams.delete(name).catch(() => false)) removed++;
+    let n = 0;
+    for (const name of stale) if (await bus.jsm.streams.delete(name).catch(() => false)) n++;
+    if (n > 0) removed.push(`${n} streams`);
   } finally {
     await bus.close();
   }
@@ -109,8 +133,24 @@ export async function removeStaleTestNamespaces(config: Config): Promise<number>
       `SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'`,
     );
     for (const r of rows) await pool.query(`DROP SCHEMA IF EXISTS ${quoteSchema(r.nspname)} CASCADE`);
+    if (rows.length > 0) removed.push(`${rows.length} PostgreSQL schemas`);
   } finally {
     await pool.end();
+  }
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  try {
+    await redis.connect();
+    const n = await deleteRedisKeys(redis, 't_*');
+    if (n > 0) removed.push(`${n} Redis keys`);
+  } finally {
+    redis.disconnect();
+  }
+  const etcd = connectEtcd(config.etcdUrl);
+  try {
+    const n = Number((await etcd.delete().prefix('t_').exec()).deleted);
+    if (n > 0) removed.push(`${n} etcd keys`);
+  } finally {
+    etcd.close();
   }
   return removed;
 }

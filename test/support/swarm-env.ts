@@ -4,8 +4,7 @@
  * supervisor, streams, buckets and schema never meet anyone else's; and the
  * cleanup that removes all of it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
@@ -13,7 +12,7 @@ import { loadConfigWith } from '../../config/index.ts';
 import type { Config } from '../../config/index.ts';
 import { configBusOptions, connectBus } from '../../choreography/index.ts';
 import { stackUp, swarmDown } from '../../deploy/index.ts';
-import { removeNamespace, testStreamLimits } from './harness.ts';
+import { removeNamespace, testStreamLimits, testSwarmHomes } from './harness.ts';
 
 /**
  * The environment variables of a swarm in `home` with `namespace`, on the
@@ -51,10 +50,19 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** The configuration of a swarm of its own, in a new temporary home (see {@link removeSwarm}). */
+/**
+ * A new home for a test swarm, under the stack's home (`test-swarms/`), where
+ * `npm test` finds and stops a swarm that an interrupted run left running.
+ */
+export function testSwarmHome(label: string): string {
+  const homes = testSwarmHomes(loadConfigWith({}));
+  mkdirSync(homes, { recursive: true });
+  return mkdtempSync(path.join(homes, `${label}-`));
+}
+
+/** The configuration of a swarm of its own, in a new home (see {@link removeSwarm}). */
 export async function swarmConfig(label: string, namespace: string): Promise<Config> {
-  const home = mkdtempSync(path.join(tmpdir(), `sentinel-${label}-`));
-  return loadConfigWith(await swarmEnvVars(home, namespace));
+  return loadConfigWith(await swarmEnvVars(testSwarmHome(label), namespace));
 }
 
 /** Stops the swarm of `config` and removes its namespace, discovery bucket and home. */
