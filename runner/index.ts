@@ -6,6 +6,7 @@
 export { RunObserver } from './observer.ts';
 export { buildReport, reportRows } from './report.ts';
 export { runScenario } from './run.ts';
+export { MACHINE_WIDE_FAULTS, runConcurrently, startConcurrently } from './concurrent.ts';
 
 export type { Observed } from './observer.ts';
 export type {
@@ -18,3 +19,4 @@ export type {
   ScenarioReport,
 } from './report.ts';
 export type { RunOptions } from './run.ts';
+export type { ConcurrentOptions } from './concurrent.ts';

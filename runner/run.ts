@@ -37,6 +37,13 @@ export interface RunOptions {
   readonly full?: boolean;
   /** Quiet seconds after the incident opened before an early end. @default 20 */
   readonly settleS?: number;
+  /**
+   * How many times the scenario's detection and resolution deadlines the run
+   * waits before it gives up on them (never past `durationS`). The report
+   * still judges the scenario's own deadlines; a test on a loaded machine
+   * waits longer to tell "slow" from "never". @default 1
+   */
+  readonly deadlineFactor?: number;
   /** Start the swarm when none runs. @default true */
   readonly startSwarm?: boolean;
   /** Stops the run early (Ctrl-C): the fleet is stopped and the error thrown. */
@@ -112,7 +119,12 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
       if (nowS >= scenario.durationS) break;
       await approver.answer(observer);
       await options.onTick?.({ nowS, observer });
-      if (!options.full && pending.length === 0 && settled(observer, e, t0Ms, firstFaultS, settleS)) break;
+      if (
+        !options.full &&
+        pending.length === 0 &&
+        settled(observer, e, t0Ms, firstFaultS, settleS, options.deadlineFactor ?? 1)
+      )
+        break;
       const nextFault = pending[0] ? t0Ms + pending[0].atS * 1000 - Date.now() : 1000;
       await sleep(Math.min(1000, give(nextFault)));
     }
@@ -154,13 +166,14 @@ function settled(
   t0Ms: number,
   firstFaultS: number | undefined,
   settleS: number,
+  deadlineFactor: number,
 ): boolean {
   if (!e.incident) return false;
   const sinceMs = (ms: number) => Date.now() - ms >= settleS * 1000;
   const opened = observer.ofType('sentinel.incident.opened.v1');
   if (opened.length === 0) {
     if (firstFaultS === undefined || e.detectWithinS === undefined) return false;
-    return Date.now() - t0Ms >= (firstFaultS + e.detectWithinS + settleS) * 1000;
+    return Date.now() - t0Ms >= (firstFaultS + e.detectWithinS * deadlineFactor + settleS) * 1000;
   }
   const ended = new Map<string, number>();
   for (const o of [
@@ -177,7 +190,7 @@ function settled(
   );
   if (opened.every((o) => ended.has(o.event.data.incidentId))) return sinceMs(last);
   if (firstFaultS === undefined || e.resolveWithinS === undefined) return sinceMs(last);
-  return Date.now() - t0Ms >= (firstFaultS + e.resolveWithinS + settleS) * 1000;
+  return Date.now() - t0Ms >= (firstFaultS + e.resolveWithinS * deadlineFactor + settleS) * 1000;
 }
 
 /**
