@@ -21,6 +21,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { childEnv } from '../../config/index.ts';
+import { killLeaderUnderLoad, setUpFailover, TTL_S } from '../support/failover-rig.ts';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import {
@@ -375,6 +376,26 @@ function describeRun(r: ThroughputRun): string {
   return `${Math.round(r.eventsPerS)} events/s in ${r.seconds.toFixed(2)} s (publish side ${Math.round(r.publishPerS)}/s, ${r.cpuUsPerEvent.toFixed(0)} µs CPU/event here${batch})`;
 }
 
+/** Kill -9 of the leader this many times (a fresh rig each), median reported. */
+const FAILOVER_RUNS = 3;
+
+/**
+ * `failover_ms`: two correlator processes under a steady load of anomalies;
+ * kill -9 of the leader to the first incident event the standby's fence gets
+ * accepted downstream. The lease TTL (3 s) is the floor no election could
+ * beat; the ratio to it is reported beside.
+ */
+async function failoverRun(i: number): Promise<number> {
+  const rig = await setUpFailover(`benchfo${i}`);
+  try {
+    const { tookMs, load } = await killLeaderUnderLoad(rig, 60_000);
+    await load.stop();
+    return tookMs;
+  } finally {
+    await rig.close();
+  }
+}
+
 export async function run(): Promise<BenchResult> {
   const started = performance.now();
   progress('bringing up the stack and two fresh namespaces');
@@ -411,6 +432,14 @@ export async function run(): Promise<BenchResult> {
       `latency: p50 ${lat.p50Ms.toFixed(2)} ms, p90 ${lat.p90Ms.toFixed(2)} ms, p99 ${lat.p99Ms.toFixed(2)} ms, max ${lat.maxMs.toFixed(2)} ms over ${lat.samples} events; sent ${Math.round(lat.achievedRatePerS)}/s, handled ${Math.round(lat.handledRatePerS)}/s, ${lat.meanBatch.toFixed(1)} events/transaction, ${lat.redelivered} redelivered, drained ${lat.drainS.toFixed(2)} s after the last send`,
     );
 
+    const failovers: number[] = [];
+    for (let i = 1; i <= FAILOVER_RUNS; i++) {
+      failovers.push(await failoverRun(i));
+      progress(
+        `failover ${i}/${FAILOVER_RUNS}: the standby's first fenced action ${failovers.at(-1)} ms after kill -9`,
+      );
+    }
+
     const rawPerS = median(raw.map((r) => r.eventsPerS));
     const rtPerS = median(rt.map((r) => r.eventsPerS));
     const results: Record<string, number> = {
@@ -436,6 +465,9 @@ export async function run(): Promise<BenchResult> {
       latency_events_per_transaction: round(lat.meanBatch, 1),
       latency_redelivered: lat.redelivered,
       latency_drain_s: round(lat.drainS, 2),
+      failover_ms: round(median(failovers)),
+      failover_max_ms: Math.max(...failovers),
+      failover_ratio_to_ttl: round(median(failovers) / (TTL_S * 1000), 2),
       events_per_run: N,
       runs: RUNS,
       bench_duration_s: 0,

@@ -385,7 +385,8 @@ describe('llm analyst', { timeout: 120_000 }, () => {
     assert.equal(result.fallbackReason, 'model_failed');
     assert.equal(server.chatRequests().length, 1);
     assert.equal(server.chatRequests()[0]!.status, undefined, 'the server never answered');
-    assert.ok(took >= 300 && took < 3_000, `gave up after ${took} ms`);
+    // Never before the deadline; the upper bound only tells a timeout from a hang (the server never answers).
+    assert.ok(took >= 300 && took < 30_000, `gave up after ${took} ms`);
   });
 
   test('llm analyst - a stream that stalls midway times out into the deterministic analyst', async () => {
@@ -403,7 +404,7 @@ describe('llm analyst', { timeout: 120_000 }, () => {
     assert.equal(result.fallbackReason, 'model_failed');
     assert.equal(server.chatRequests().length, 1);
     assert.equal(tokens.length, 5, 'the tokens before the stall were handed out');
-    assert.ok(took >= 400 && took < 3_000, `gave up after ${took} ms`);
+    assert.ok(took >= 400 && took < 30_000, `gave up after ${took} ms`);
   });
 
   test('llm analyst - a budget that says no concludes deterministically without calling the model', async () => {
