@@ -90,13 +90,15 @@ const JSON_TYPE = /^application\/(?:[a-z0-9.+-]+\+)?json\s*(?:;\s*charset\s*=\s*
  */
 export function jsonBodiesOnly(): MiddlewareHandler<GatewayEnv> {
   return async (c, next) => {
-    // A body is announced by its length or by chunking; an in-process
-    // request may carry one with neither header.
+    // On the wire a body is announced by its length or by chunking; a
+    // request with neither has none (RFC 9112 §6.3), whatever the server
+    // adapter's empty stream says: curl, fetch and browsers send a DELETE
+    // that way. A typed body with neither header only comes in-process.
     const length = c.req.header('content-length');
+    const type = c.req.header('content-type');
     const hasBody =
       c.req.header('transfer-encoding') !== undefined ||
-      (length === undefined ? c.req.raw.body !== null : Number(length) > 0);
-    const type = c.req.header('content-type');
+      (length === undefined ? type !== undefined && c.req.raw.body !== null : Number(length) > 0);
     if (hasBody && (type === undefined || !JSON_TYPE.test(type)))
       throw new HttpProblem(
         415,

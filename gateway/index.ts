@@ -9,7 +9,18 @@ export { GatewayStartError, IngestError } from './errors.ts';
 export { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_RATE_LIMITS, RateLimiter } from './hardening.ts';
 export { dependencyProbes, startGateway } from './main.ts';
 export { openApiDocument, ROUTES } from './openapi.ts';
-export { jsonBody, params, parseWith, PROBLEM_JSON, problemBody, problemResponse, query } from './problem.ts';
+export {
+  jsonBody,
+  jsonDepth,
+  MAX_JSON_DEPTH,
+  params,
+  parseJsonText,
+  parseWith,
+  PROBLEM_JSON,
+  problemBody,
+  problemResponse,
+  query,
+} from './problem.ts';
 export {
   foldPlans,
   incidentDetail,

@@ -97,18 +97,52 @@ export function parseWith<S extends z.ZodType>(where: string, schema: S, value: 
   return r.data;
 }
 
-/** The JSON body, parsed and validated; 400 when it is not JSON or does not fit. */
-export async function jsonBody<S extends z.ZodType>(c: Context<GatewayEnv>, schema: S): Promise<z.output<S>> {
-  const text = await c.req.text();
+/**
+ * How deeply a request body's arrays and objects may nest. Every schema the
+ * gateway reads needs far less (OTLP attributes are the deepest, at about a
+ * dozen); recursive schemas (OTLP's AnyValue) would otherwise recurse once per
+ * level and overflow the stack on a hostile body.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** The deepest nesting of arrays and objects in JSON `text` (strings skipped), counted without recursion. */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x7b || ch === 0x5b) max = Math.max(max, ++depth);
+    else if (ch === 0x7d || ch === 0x5d) depth--;
+  }
+  return max;
+}
+
+/** A request body's text as JSON: 400 when empty, not JSON, or nested deeper than {@link MAX_JSON_DEPTH}. */
+export function parseJsonText(text: string): unknown {
   if (text.trim() === '')
     throw new HttpProblem(400, 'invalid_json', 'the request body is empty: a JSON document is required');
-  let json: unknown;
+  if (jsonDepth(text) > MAX_JSON_DEPTH)
+    throw new HttpProblem(
+      400,
+      'invalid_json',
+      `the request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`,
+    );
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (cause) {
     throw new HttpProblem(400, 'invalid_json', 'the request body is not valid JSON', { cause });
   }
-  return parseWith('body', schema, json);
+}
+
+/** The JSON body, parsed and validated; 400 when it is not JSON, too deep, or does not fit. */
+export async function jsonBody<S extends z.ZodType>(c: Context<GatewayEnv>, schema: S): Promise<z.output<S>> {
+  return parseWith('body', schema, parseJsonText(await c.req.text()));
 }
 
 /** The query string, validated (each parameter once: a repeated one is a 400). */

@@ -6,10 +6,16 @@
  * closed: no session lives in this process, so any gateway replica can
  * answer any call, and a revoked token stops working on the next call.
  * Stateless means no server-initiated stream: GET and DELETE are refused.
+ *
+ * The body is read here, not by the SDK: its size and nesting are bounded as
+ * every gateway body is, and a JSON-RPC batch is refused (the protocol
+ * dropped batching in 2025-06-18), so one request is one call and pays one
+ * rate-limit token.
  */
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { Hono } from 'hono';
 import { HttpProblem, principalOf } from '../context.ts';
+import { parseJsonText } from '../problem.ts';
 import type { GatewayEnv } from '../context.ts';
 import type { McpDeps } from './deps.ts';
 import { createMcpServer } from './mcp-server.ts';
@@ -32,9 +38,19 @@ export function mcpRoutes(deps: McpDeps): Hono<GatewayEnv> {
       maxRequestBodySize: MAX_MCP_BODY_BYTES,
     });
     transport.onerror = (err) => log.debug({ err, requestId }, 'mcp transport refused a request');
+    const text = await c.req.text();
+    if (Buffer.byteLength(text) > MAX_MCP_BODY_BYTES)
+      throw new HttpProblem(413, 'body_too_large', `an MCP request is at most ${MAX_MCP_BODY_BYTES} bytes`);
+    const parsedBody = parseJsonText(text);
+    if (Array.isArray(parsedBody))
+      throw new HttpProblem(
+        400,
+        'batch_refused',
+        'JSON-RPC batches are not accepted: send one request per HTTP request',
+      );
     await server.connect(transport);
     try {
-      return await transport.handleRequest(c.req.raw);
+      return await transport.handleRequest(c.req.raw, { parsedBody });
     } finally {
       await server.close();
     }

@@ -6,6 +6,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { HttpProblem } from '../context.ts';
 import type { GatewayEnv } from '../context.ts';
+import { parseJsonText } from '../problem.ts';
 
 const B64u = (max: number) =>
   z
@@ -55,7 +56,7 @@ export const AuthenticationResponse = z.object({
 export async function bodyOf<S extends z.ZodType>(c: Context<GatewayEnv>, schema: S): Promise<z.infer<S>> {
   let raw: unknown;
   try {
-    raw = await c.req.json();
+    raw = parseJsonText(await c.req.text());
   } catch (err) {
     throw new HttpProblem(400, 'invalid_body', 'the body must be a JSON object', { cause: err });
   }

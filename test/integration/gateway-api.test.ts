@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { createEvent, readEvents } from '../../choreography/index.ts';
@@ -984,6 +985,20 @@ describe('gateway - over a socket', () => {
       });
       assert.equal(grant.status, 401, 'an approval needs a token');
       assert.equal((await fetch(`${running.url}/console/index.html`)).status, 200, 'the console is served');
+      // OTLP attributes nested thousands deep: a 400 naming the bound, not a stack overflow and a 500.
+      const levels = 5000;
+      const value =
+        '{"kvlistValue":{"values":[{"key":"k","value":'.repeat(levels) +
+        '{"stringValue":"x"}' +
+        '}]}}'.repeat(levels);
+      const operator = await gw.person('operator');
+      const deep = await fetch(`${running.url}/v1/ingest/otlp/v1/metrics`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${operator.token}`, 'content-type': 'application/json' },
+        body: `{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":${value}}]},"scopeMetrics":[]}]}`,
+      });
+      assert.equal(deep.status, 400, 'a deeply nested body is a client error');
+      assert.match(((await deep.json()) as { detail: string }).detail, /deeper than 32 levels/);
       // Last: the server closes the connection after refusing an oversized body.
       const big = await fetch(`${running.url}/v1/sessions`, {
         method: 'POST',
@@ -991,6 +1006,48 @@ describe('gateway - over a socket', () => {
         body: 'x'.repeat(2 * 1024 * 1024),
       });
       assert.equal(big.status, 413);
+    } finally {
+      await running.close();
+    }
+  });
+
+  test('gateway - sign-out as curl, fetch and browsers send it (a DELETE with no body and no Content-Length) ends the session', async () => {
+    const config = { ...env.config, gateway: { ...env.config.gateway, port: 0 } };
+    const running = await startGateway(config, { log: env.log });
+    try {
+      for (const client of ['fetch', 'curl'] as const) {
+        const p = await gw.person('viewer');
+        const url = `${running.url}/v1/sessions/${p.sessionId}`;
+        let status: number;
+        if (client === 'fetch') {
+          status = (await fetch(url, { method: 'DELETE', headers: { authorization: `Bearer ${p.token}` } }))
+            .status;
+        } else {
+          const out = await promisify(execFile)('curl', [
+            '-s',
+            '-o',
+            '/dev/null',
+            '-w',
+            '%{http_code}',
+            '-X',
+            'DELETE',
+            '-H',
+            `Authorization: Bearer ${p.token}`,
+            url,
+          ]);
+          status = Number(out.stdout);
+        }
+        assert.equal(status, 204, `${client}: signed out`);
+        const me = await fetch(`${running.url}/v1/me`, { headers: { authorization: `Bearer ${p.token}` } });
+        assert.equal(me.status, 401, `${client}: the session's token is refused`);
+      }
+      // A form post from another site still carries a body of another type: refused before any route.
+      const form = await fetch(`${running.url}/v1/sessions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'username=a&password=b',
+      });
+      assert.equal(form.status, 415);
     } finally {
       await running.close();
     }

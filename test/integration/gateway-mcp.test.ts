@@ -511,6 +511,32 @@ describe('gateway MCP server', () => {
       const anonymous = await withoutToken(endpoint);
       assert.equal(anonymous.status, 401);
       assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Bearer/);
+      // One HTTP request is one call: a batch of a hundred tool calls is refused whole, and so is
+      // an argument nested past the gateway's depth bound (it would overflow a recursive schema).
+      const post = (body: string) =>
+        fetch(endpoint, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${gw.people.operator.token}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+          },
+          body,
+        });
+      const call1 = (id: number, args: unknown) => ({
+        jsonrpc: '2.0',
+        id,
+        method: 'tools/call',
+        params: { name: 'list_incidents', arguments: args },
+      });
+      const batch = await post(JSON.stringify(Array.from({ length: 100 }, (_, i) => call1(i, {}))));
+      assert.equal(batch.status, 400);
+      assert.equal(((await batch.json()) as { type: string }).type.endsWith('batch_refused'), true);
+      let deep: unknown = {};
+      for (let i = 0; i < 5000; i++) deep = { a: deep };
+      const tooDeep = await post(JSON.stringify(call1(1, deep)));
+      assert.equal(tooDeep.status, 400);
+      assert.match(((await tooDeep.json()) as { detail: string }).detail, /deeper than 32/);
     } finally {
       await real.close();
       await gw.close();

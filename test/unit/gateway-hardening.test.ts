@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HttpProblem, problemBody, RateLimiter } from '../../gateway/index.ts';
+import fc from 'fast-check';
+import {
+  HttpProblem,
+  jsonDepth,
+  MAX_JSON_DEPTH,
+  parseJsonText,
+  problemBody,
+  RateLimiter,
+} from '../../gateway/index.ts';
 
 test('gateway - a token bucket allows its capacity at once, then refills at its rate', () => {
   let now = 0;
@@ -36,4 +44,30 @@ test('gateway - a problem body never lets an extension overwrite a standard memb
   assert.equal(body.type, 'urn:sentinel:problem:bad');
   assert.equal(body.title, 'Bad Request');
   assert.doesNotMatch(JSON.stringify(body), /secret cause/);
+});
+
+test('gateway - jsonDepth counts nesting of arrays and objects, never brackets inside strings', () => {
+  assert.equal(jsonDepth('1'), 0);
+  assert.equal(jsonDepth('{"a":[1,{"b":[]}]}'), 4);
+  assert.equal(jsonDepth('{"a":"[[[[{{{{","b":"\\"[[["}'), 1, 'brackets in strings, escaped quotes');
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 8 }), (v) => {
+      const text = JSON.stringify(v);
+      const depth = (x: unknown): number =>
+        x !== null && typeof x === 'object'
+          ? 1 + Math.max(0, ...Object.values(x as Record<string, unknown>).map(depth))
+          : 0;
+      assert.equal(jsonDepth(text), depth(v));
+    }),
+  );
+});
+
+test('gateway - a body nested past the bound is a 400 before JSON.parse or any schema sees it', () => {
+  const deep = '['.repeat(MAX_JSON_DEPTH + 1) + ']'.repeat(MAX_JSON_DEPTH + 1);
+  assert.throws(
+    () => parseJsonText(deep),
+    (e: unknown) => e instanceof HttpProblem && e.status === 400 && /deeper than/.test(e.message),
+  );
+  const ok = '['.repeat(MAX_JSON_DEPTH) + ']'.repeat(MAX_JSON_DEPTH);
+  assert.ok(Array.isArray(parseJsonText(ok)));
 });
