@@ -9,7 +9,7 @@
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { z } from 'zod';
-import { localSecret } from './secrets.ts';
+import { localSecret, readLocalSecret } from './secrets.ts';
 
 /** Repository root (the folder holding package.json). */
 export const repoRoot: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -213,6 +213,16 @@ export function fleetToken(config: Config): string {
  */
 export function bootstrapSecret(config: Config, role: string): string {
   return localSecret(config.home, `bootstrap-${role}`);
+}
+
+/**
+ * The bootstrap secret of a role only if the deployment made one (a process
+ * of that role runs, or an operator provisioned it): what the gateway checks
+ * against. It never makes a secret, so a request naming a role nobody runs
+ * creates nothing anyone could later read and use.
+ */
+export function provisionedBootstrapSecret(config: Config, role: string): string | undefined {
+  return readLocalSecret(config.home, `bootstrap-${role}`);
 }
 
 /**

@@ -13,21 +13,26 @@ import path from 'node:path';
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const VALUE = /^[0-9a-f]{64}$/;
 
+/** The secret `name` under `home` if it was made; never makes one. */
+export function readLocalSecret(home: string, name: string): string | undefined {
+  if (!NAME.test(name)) throw new TypeError(`invalid secret name ${JSON.stringify(name)}`);
+  const file = path.join(home, 'secrets', name);
+  try {
+    const v = readFileSync(file, 'utf8').trim();
+    if (!VALUE.test(v)) throw new Error(`${file} does not hold a secret; remove it to make a new one`);
+    return v;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /** The secret `name` under `home`, made now if it does not exist yet. */
 export function localSecret(home: string, name: string): string {
   if (!NAME.test(name)) throw new TypeError(`invalid secret name ${JSON.stringify(name)}`);
   const dir = path.join(home, 'secrets');
   const file = path.join(dir, name);
-  const read = (): string | undefined => {
-    try {
-      const v = readFileSync(file, 'utf8').trim();
-      if (!VALUE.test(v)) throw new Error(`${file} does not hold a secret; remove it to make a new one`);
-      return v;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-  };
+  const read = () => readLocalSecret(home, name);
   const existing = read();
   if (existing !== undefined) return existing;
   mkdirSync(dir, { recursive: true, mode: 0o700 });

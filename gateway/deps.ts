@@ -64,8 +64,11 @@ export interface GatewayDeps {
   readonly probes: Readonly<Record<string, Probe>>;
   /** Prometheus registry `/metrics` serves. */
   readonly metrics: Registry;
-  /** The bootstrap secret of an agent role, compared in constant time. */
-  readonly bootstrapSecret: (role: string) => string;
+  /**
+   * The bootstrap secret of an agent role, compared in constant time;
+   * undefined for a role the deployment does not run (none is made on request).
+   */
+  readonly bootstrapSecret: (role: string) => string | undefined;
   /** @default Date.now */
   readonly now?: () => number;
 }

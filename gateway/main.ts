@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { configBusOptions, connectBus, Publisher, registry } from '../choreography/index.ts';
 import type { Bus } from '../choreography/index.ts';
-import { bootstrapSecret, createLogger, keyEncryptionSecret } from '../config/index.ts';
+import { createLogger, keyEncryptionSecret, provisionedBootstrapSecret } from '../config/index.ts';
 import type { Config, Logger } from '../config/index.ts';
 import { listAgents, openRegistry } from '../agents/index.ts';
 import {
@@ -149,7 +149,7 @@ export async function startGateway(
       costs: () => ledger.summary(),
       probes: dependencyProbes(connected, pool, redis),
       metrics: registry,
-      bootstrapSecret: (role) => bootstrapSecret(config, role),
+      bootstrapSecret: (role) => provisionedBootstrapSecret(config, role),
     };
     const app = createGateway(deps, {
       agentCredentialExtras: natsCredentials(config, connected),

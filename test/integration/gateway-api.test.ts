@@ -2,6 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
+import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { createEvent, readEvents } from '../../choreography/index.ts';
@@ -1048,6 +1050,27 @@ describe('gateway - over a socket', () => {
         body: 'username=a&password=b',
       });
       assert.equal(form.status, 415);
+    } finally {
+      await running.close();
+    }
+  });
+
+  test('gateway - a bootstrap request for a role the deployment does not run is refused and makes no secret', async () => {
+    const config = { ...env.config, gateway: { ...env.config.gateway, port: 0 } };
+    const running = await startGateway(config, { log: env.log });
+    try {
+      for (const role of ['runner', 'gateway', 'auditor', 'chaos']) {
+        const file = path.join(config.home, 'secrets', `bootstrap-${role}`);
+        // A secret an earlier version of the gateway made on a refused request is not a deployment's.
+        rmSync(file, { force: true });
+        const res = await fetch(`${running.url}/v1/agent-credentials`, {
+          method: 'POST',
+          headers: { authorization: `Bootstrap ${'0'.repeat(64)}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ role, instance: 'x-1' }),
+        });
+        assert.equal(res.status, 401, `${role}: refused`);
+        assert.equal(existsSync(file), false, `${role}: no secret was made`);
+      }
     } finally {
       await running.close();
     }

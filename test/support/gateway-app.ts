@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { listAgents, openRegistry } from '../../agents/index.ts';
+import { listAgents, openRegistry, roleNames } from '../../agents/index.ts';
 import { registry } from '../../choreography/index.ts';
 import {
   Accounts,
@@ -96,7 +96,7 @@ export async function gatewayFixture(
   const securityLog = await SecurityLog.open({ pool, namespace });
   const kv = await openRegistry(bus);
   const ledger = new TokenLedger({ redis, namespace });
-  const bootstrap: Record<string, string> = {};
+  const bootstrap: Record<string, string> = Object.fromEntries(roleNames().map((r) => [r, randomUUID()]));
   const deps: GatewayDeps = {
     config,
     log: env.log,
@@ -113,7 +113,8 @@ export async function gatewayFixture(
     costs: () => ledger.summary(),
     probes: dependencyProbes(bus, pool, redis),
     metrics: registry,
-    bootstrapSecret: (role) => (bootstrap[role] ??= randomUUID()),
+    // Provisioned for the swarm's roles only, as a deployment does; any other role has none.
+    bootstrapSecret: (role) => bootstrap[role],
   };
   const made = typeof options === 'function' ? options({ authority, accounts, securityLog }) : options;
   const app = createGateway(deps, { rateLimits: UNLIMITED, ...made });

@@ -1,9 +1,16 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError, configEnv, fleetToken, loadConfig } from '../../config/index.ts';
+import {
+  bootstrapSecret,
+  ConfigError,
+  configEnv,
+  fleetToken,
+  loadConfig,
+  provisionedBootstrapSecret,
+} from '../../config/index.ts';
 
 describe('config', () => {
   test('config - defaults point at the private loopback stack', () => {
@@ -88,6 +95,25 @@ describe('config', () => {
         fleetToken(loadConfig({ SENTINEL_HOME: home, SENTINEL_FLEET_TOKEN: 'given-token-0123456' })),
         'given-token-0123456',
       );
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bootstrap secrets', () => {
+  test('config - the gateway reads a role’s bootstrap secret only once a process of the role made it, and never makes one', () => {
+    const home = mkdtempSync(path.join(tmpdir(), 'sentinel-secret-'));
+    try {
+      const config = loadConfig({ SENTINEL_HOME: home });
+      assert.equal(provisionedBootstrapSecret(config, 'chaos'), undefined);
+      assert.equal(
+        existsSync(path.join(home, 'secrets', 'bootstrap-chaos')),
+        false,
+        'nothing made on a look-up',
+      );
+      const made = bootstrapSecret(config, 'detector');
+      assert.equal(provisionedBootstrapSecret(config, 'detector'), made);
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
