@@ -95,7 +95,13 @@ async function principalFrom(deps: AuthDeps, token: string): Promise<Principal> 
     });
   }
   if (v.kind === 'person') {
-    if (v.sessionId === undefined || !(await deps.accounts.sessionActive(v.sessionId)))
+    // The session must be live and the token's own person's: a `sid` copied from another session counts for nothing.
+    const username = v.subject.startsWith('person:') ? v.subject.slice('person:'.length) : undefined;
+    if (
+      v.sessionId === undefined ||
+      username === undefined ||
+      !(await deps.accounts.sessionActive(v.sessionId, username))
+    )
       throw tokenRefused('session_inactive', 'the session of this token has ended');
   }
   return {

@@ -263,13 +263,18 @@ export class Accounts {
     return toSession(rows[0] as SessionRow);
   }
 
-  /** Whether the session exists, is neither revoked nor expired, and its account is enabled: one primary-key lookup. */
-  async sessionActive(sessionId: string): Promise<boolean> {
+  /**
+   * Whether the session exists, is neither revoked nor expired, and its
+   * account is enabled (and, given `username`, is that person's): one
+   * primary-key lookup.
+   */
+  async sessionActive(sessionId: string, username?: string): Promise<boolean> {
     if (typeof sessionId !== 'string' || !SESSION_ID.test(sessionId)) return false;
     const { rowCount } = await this.#pool.query(
       `SELECT 1 FROM ${this.#s}.identity_sessions s JOIN ${this.#s}.identity_accounts a ON a.id = s.account_id
-       WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND NOT a.disabled`,
-      [sessionId, new Date(this.#now())],
+       WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND NOT a.disabled
+         AND ($3::text IS NULL OR a.username = $3)`,
+      [sessionId, new Date(this.#now()), username ?? null],
     );
     return rowCount === 1;
   }

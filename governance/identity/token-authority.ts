@@ -166,6 +166,7 @@ const ClaimsSchema = z.object({
   sub: z.string().min(1),
   jti: z.string().regex(JTI),
   exp: z.number(),
+  iat: z.number(),
   kind: z.enum(PRINCIPAL_KINDS),
   role: z.string().min(1),
   scope: z.string(),
@@ -289,6 +290,9 @@ export class TokenAuthority {
     const claims = ClaimsSchema.safeParse(verified.payload);
     if (!claims.success) throw tokenRefused(IdentityErrorCode.tokenInvalid, 'the token claims are malformed');
     const c = claims.data;
+    // No token of ours lives longer than MAX_TOKEN_TTL_S: a longer one was not made by this authority's rules.
+    if (c.exp - c.iat > MAX_TOKEN_TTL_S)
+      throw tokenRefused(IdentityErrorCode.tokenInvalid, 'the token lives longer than any token issued here');
     if (expect.consumeJti === true) {
       // Remembered until the token could no longer verify anyway.
       const ttlMs = Math.max(1, Math.ceil(c.exp * 1000 + this.#o.clockToleranceS * 1000 - nowMs));

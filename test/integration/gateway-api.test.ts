@@ -463,6 +463,26 @@ describe('gateway - sessions and accounts', () => {
     await refused401(await gw.call('GET', '/v1/me', { token: p.token }), 'session_inactive');
   });
 
+  test('gateway - a person token whose session belongs to someone else counts for nothing', async () => {
+    const alice = await gw.person('admin');
+    const bob = await gw.person('viewer');
+    // Correctly signed, with Bob's live session id but Alice's name: as if issuance had mixed them up.
+    const mixed = await gw.authority.issue({
+      subject: `person:${alice.username}`,
+      kind: 'person',
+      role: 'admin',
+      scopes: ['accounts:admin'],
+      ttlS: 60,
+      sessionId: bob.sessionId,
+    });
+    await refused401(await gw.call('GET', '/v1/me', { token: mixed.token }), 'session_inactive');
+    assert.equal(
+      (await gw.call('GET', '/v1/me', { token: bob.token })).status,
+      200,
+      'Bob is still signed in',
+    );
+  });
+
   test('gateway - an admin ends anyone’s session', async () => {
     const p = await gw.person('viewer');
     const res = await gw.call('DELETE', `/v1/sessions/${p.sessionId}`, { token: gw.people.admin.token });
