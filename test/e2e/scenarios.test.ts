@@ -45,7 +45,7 @@ const WARMUP_S = 15;
 /** Quiet seconds after the incident ended before a run stops early. */
 const SETTLE_S = 5;
 /** Least seconds between two scenarios' first faults. */
-const STAGGER_S = 15;
+const STAGGER_S = 5;
 /** Scenarios run side by side, at most this many at a time, on the one swarm. */
 const PARALLEL = 3;
 /**
@@ -177,11 +177,17 @@ before(async () => {
   await swarmUp(config);
   bus = await connectBus(configBusOptions(config, 'test/e2e'));
   for (const f of [...faultFiles, ...sharedFiles]) scenarios.set(f, await readScenario(f));
-  // Those that must run alone first, so the rest never wait behind them; the chaos run last.
-  const alone = (k: string) =>
-    (scenarios.get(k) as Scenario).faults.some((f) => MACHINE_WIDE_FAULTS.includes(f.kind));
+  // Those that must run alone first, so the rest never wait behind them; then the longest first
+  // (a quiet scenario runs its whole duration, an approval adds a round trip), so none is left alone at the end.
+  const of = (k: string) => scenarios.get(k) as Scenario;
+  const alone = (k: string) => of(k).faults.some((f) => MACHINE_WIDE_FAULTS.includes(f.kind));
+  const expectedS = (k: string) => {
+    const s = of(k);
+    if (!s.expect.incident) return s.durationS;
+    return Math.min(...s.faults.map((f) => f.atS)) + ((s.expect.approvals ?? 0) > 0 ? 70 : 45);
+  };
   const order = [...scenarios.keys()].sort(
-    (x, y) => Number(alone(y)) - Number(alone(x)) || Number(x === CHAOS) - Number(y === CHAOS),
+    (x, y) => Number(alone(y)) - Number(alone(x)) || expectedS(y) - expectedS(x),
   );
   const started = startConcurrently(
     order.map((k) => scenarios.get(k) as Scenario),
