@@ -532,9 +532,11 @@ describe('gateway MCP server', () => {
       const batch = await post(JSON.stringify(Array.from({ length: 100 }, (_, i) => call1(i, {}))));
       assert.equal(batch.status, 400);
       assert.equal(((await batch.json()) as { type: string }).type.endsWith('batch_refused'), true);
-      let deep: unknown = {};
-      for (let i = 0; i < 5000; i++) deep = { a: deep };
-      const tooDeep = await post(JSON.stringify(call1(1, deep)));
+      // Written out: JSON.stringify itself recurses and cannot make a body this deep.
+      const deep = `${'{"a":'.repeat(5000)}{}${'}'.repeat(5000)}`;
+      const tooDeep = await post(
+        JSON.stringify(call1(1, {})).replace('"arguments":{}', `"arguments":${deep}`),
+      );
       assert.equal(tooDeep.status, 400);
       assert.match(((await tooDeep.json()) as { detail: string }).detail, /deeper than 32/);
     } finally {
