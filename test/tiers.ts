@@ -41,7 +41,7 @@ export const tiers: readonly Tier[] = [
       // A fleet of real processes judged on the CPU its spinner burns and on its latency histograms.
       'test/integration/fleet.test.ts',
     ],
-    budgetS: 480,
+    budgetS: 300,
   },
   {
     name: TierName.e2e,
@@ -49,7 +49,7 @@ export const tiers: readonly Tier[] = [
     dirs: ['e2e'],
     servers: true,
     serial: [],
-    budgetS: 540,
+    budgetS: 900,
   },
 ];
 
