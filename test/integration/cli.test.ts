@@ -25,7 +25,8 @@ describe('sentinel CLI', () => {
   test('cli - up starts every role supervised with one leader per singleton, agents lists them, down stops them', async () => {
     const stack = loadConfigWith({});
     const env = childEnv(await swarmEnvVars(home, `t_cli_${process.pid}`));
-    const sentinel = (...args: string[]) => run('bin/sentinel', args, { env, timeout: 60_000 });
+    // Generous: `up` waits for every agent, and this file shares the machine with other integration files.
+    const sentinel = (...args: string[]) => run('bin/sentinel', args, { env, timeout: 180_000 });
     try {
       const up = await sentinel('up');
       assert.match(up.stdout, /correlator\s+correlator-1/);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { createEvent, readEvents } from '../../choreography/index.ts';
-import { childEnv, repoRoot } from '../../config/index.ts';
+import { bootstrapSecret, childEnv, repoRoot } from '../../config/index.ts';
 import type { EventData, EventType, SentinelEvent } from '../../choreography/index.ts';
 import { createAgentNkey } from '../../governance/index.ts';
 import type { IssueRequest } from '../../governance/index.ts';
@@ -963,7 +963,9 @@ describe('gateway - over a socket', () => {
       assert.equal(health.status, 200);
       const ready = await fetch(`${running.url}/readyz`);
       assert.equal(ready.status, 200);
-      const secret = running.deps.bootstrapSecret('collector');
+      // As a collector process does: it makes its role's secret in the home; the gateway only reads it.
+      const secret = bootstrapSecret(config, 'collector');
+      assert.equal(running.deps.bootstrapSecret('collector'), secret);
       const nkey = createAgentNkey();
       const cred = await fetch(`${running.url}/v1/agent-credentials`, {
         method: 'POST',
