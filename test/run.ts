@@ -213,7 +213,12 @@ function runJob(job: Job): Promise<Done> {
       }${timedOut ? `  killed after ${FILE_TIMEOUT_MS / 60_000} min` : ''}`;
       if (!ok || values.verbose)
         process.stdout.write(`\n── ${head}\n${out.trimEnd()}\n── end of ${job.label}\n`);
-      else process.stdout.write(`${head}\n`);
+      else {
+        // A passing file's own diagnostics (measured takeover times, an e2e scenario run again alone)
+        // are what a reader of the summary needs; the spec reporter indents them under their test.
+        const notes = out.split('\n').filter((l) => /^\s+ℹ /.test(l));
+        process.stdout.write(`${head}\n${notes.map((l) => `    ${l.trim()}\n`).join('')}`);
+      }
       resolve({ job, seconds, files, passed, failed: ok ? failed : Math.max(failed, 1), ok });
     });
   });
