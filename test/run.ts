@@ -25,8 +25,15 @@ import { takeRunLock, waitForRunLock } from './support/run-lock.ts';
 import { TOTAL_BUDGET_S, tiers } from './tiers.ts';
 import type { Tier, TierName } from './tiers.ts';
 
-/** A file still running after this long is killed with its whole process group, and fails. */
-const FILE_TIMEOUT_MS = 15 * 60_000;
+/**
+ * A file still running after this long is killed with its whole process
+ * group, and fails: a guard against a hang, not a budget (budgets are printed,
+ * never enforced), so it is twice the tier's budget and at least 15 minutes.
+ */
+function fileTimeoutMs(group: TierName | 'checks'): number {
+  const budgetS = tiers.find((t) => t.name === group)?.budgetS ?? 0;
+  return Math.max(15 * 60, 2 * budgetS) * 1000;
+}
 /** Files of a tier run side by side up to this many (the machine has two cores; most files wait on servers). */
 const CONCURRENCY = 3;
 /** The note of the run that has this machine's loopback ports. */
@@ -179,7 +186,7 @@ function runJob(job: Job): Promise<Done> {
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup(pid);
-    }, FILE_TIMEOUT_MS);
+    }, fileTimeoutMs(job.group));
     child.on('close', (code) => {
       clearTimeout(timer);
       running.delete(pid);
@@ -210,7 +217,7 @@ function runJob(job: Job): Promise<Done> {
       const out = Buffer.concat(chunks).toString('utf8');
       const head = `${ok ? 'ok    ' : 'FAILED'} ${job.label}  ${seconds.toFixed(1)} s${
         job.countsFile ? `  (${passed} passed, ${failed} failed)` : ''
-      }${timedOut ? `  killed after ${FILE_TIMEOUT_MS / 60_000} min` : ''}`;
+      }${timedOut ? `  killed after ${fileTimeoutMs(job.group) / 60_000} min` : ''}`;
       if (!ok || values.verbose)
         process.stdout.write(`\n── ${head}\n${out.trimEnd()}\n── end of ${job.label}\n`);
       else {

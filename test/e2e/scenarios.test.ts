@@ -187,7 +187,10 @@ function assertDetected(s: Scenario, r: ScenarioReport): void {
     return;
   }
   assert.equal(r.incidents, 1, `${about}: one incident, got ${r.incidents}`);
-  assert.ok(r.detectedAfterS !== null && r.detectedAfterS >= 0, `${about}: detected after the fault`);
+  assert.ok(
+    r.detectedAfterS !== null && r.detectedAfterS >= 0,
+    `${about}: detected after the fault, but the incident "${r.incident?.title ?? '-'}" (services ${r.incident?.services.join(', ') ?? '-'}, ${r.incident?.signals ?? 0} signals, ${r.anomalies} anomalies) opened at t=${r.incident?.openedAfterS ?? '-'} s, faults at ${r.faults.map((f) => `${f.kind} t=${f.atS} s`).join(', ')}`,
+  );
   if (s.expect.detectWithinS !== undefined)
     assert.ok(
       r.detectedAfterS <= s.expect.detectWithinS * DEADLINE_FACTOR,
