@@ -6,6 +6,7 @@
  * starts on loopback; set the variable to point the same code at a real
  * cluster, and the stack then leaves that server alone.
  */
+import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { z } from 'zod';
@@ -73,6 +74,7 @@ const schema = z.object({
   SENTINEL_GATEWAY_ORIGIN: url('SENTINEL_GATEWAY_ORIGIN').optional(),
   SENTINEL_GATEWAY_URL: url('SENTINEL_GATEWAY_URL').optional(),
   SENTINEL_CORS_ORIGINS: z.string().max(4096).default(''),
+  SENTINEL_TRUSTED_PROXIES: z.string().max(4096).default(''),
   SENTINEL_TOKEN_TTL_S: z.coerce.number().int().min(30).max(3600).default(300),
   SENTINEL_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(120).default(5),
   SENTINEL_KEY_OVERLAP_S: z.coerce
@@ -183,6 +185,13 @@ export interface Config {
     readonly url: string;
     /** Browser origins allowed to call the API across origins; none by default (CORS closed). */
     readonly corsOrigins: readonly string[];
+    /**
+     * Addresses of the reverse proxies in front of the gateway: only a
+     * connection from one of them may name the client in `X-Forwarded-For`
+     * (what rate limits and the security log key on). None by default: the
+     * client is the connection's peer.
+     */
+    readonly trustedProxies: readonly string[];
     /** Lifetime of an access token, in seconds (minutes, per RFC 8725 practice). @default 300 */
     readonly tokenTtlS: number;
     /** Clock skew tolerated on `exp` and `nbf`, in seconds. @default 5 */
@@ -303,11 +312,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       origin: e.SENTINEL_GATEWAY_ORIGIN ?? `http://localhost:${e.SENTINEL_GATEWAY_PORT}`,
       url: e.SENTINEL_GATEWAY_URL ?? `http://127.0.0.1:${e.SENTINEL_GATEWAY_PORT}`,
       corsOrigins: corsOrigins(e.SENTINEL_CORS_ORIGINS),
+      trustedProxies: trustedProxies(e.SENTINEL_TRUSTED_PROXIES),
       tokenTtlS: e.SENTINEL_TOKEN_TTL_S,
       clockToleranceS: e.SENTINEL_CLOCK_TOLERANCE_S,
       keyOverlapS: e.SENTINEL_KEY_OVERLAP_S,
     },
   };
+}
+
+/** `SENTINEL_TRUSTED_PROXIES`: comma-separated IP addresses (v4 or v6), at most 32. */
+function trustedProxies(value: string): string[] {
+  const list = value
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  if (list.length > 32)
+    throw new ConfigError('invalid configuration: SENTINEL_TRUSTED_PROXIES: at most 32 addresses');
+  for (const a of list)
+    if (isIP(a) === 0)
+      throw new ConfigError(
+        `invalid configuration: SENTINEL_TRUSTED_PROXIES: ${JSON.stringify(a)} is not an IP address`,
+      );
+  return list;
 }
 
 /** `SENTINEL_CORS_ORIGINS`: comma-separated origins, each a bare `scheme://host[:port]`. */
@@ -370,6 +396,7 @@ export function configEnv(config: Config): Record<string, string> {
     SENTINEL_GATEWAY_ORIGIN: config.gateway.origin,
     SENTINEL_GATEWAY_URL: config.gateway.url,
     SENTINEL_CORS_ORIGINS: config.gateway.corsOrigins.join(','),
+    SENTINEL_TRUSTED_PROXIES: config.gateway.trustedProxies.join(','),
     SENTINEL_TOKEN_TTL_S: String(config.gateway.tokenTtlS),
     SENTINEL_CLOCK_TOLERANCE_S: String(config.gateway.clockToleranceS),
     SENTINEL_KEY_OVERLAP_S: String(config.gateway.keyOverlapS),

@@ -27,6 +27,7 @@ import {
   rateLimits,
   requestIds,
   securityHeaders,
+  Throttle,
 } from './hardening.ts';
 import type { RateLimits } from './hardening.ts';
 import { problemResponse } from './problem.ts';
@@ -55,7 +56,7 @@ export interface GatewayOptions {
   readonly mounts?: readonly GatewayMount[];
   /** Largest request body, in bytes. @default 1 MiB */
   readonly bodyLimitBytes?: number;
-  /** Token buckets per principal and per IP. @default {@link DEFAULT_RATE_LIMITS} */
+  /** Token buckets per principal, and of failures per client. @default {@link DEFAULT_RATE_LIMITS} */
   readonly rateLimits?: RateLimits;
   /** Adds members to the agent-credentials response (NATS credentials). @default none */
   readonly agentCredentialExtras?: AgentCredentialExtras;
@@ -65,9 +66,9 @@ export interface GatewayOptions {
 export function createGateway(deps: GatewayDeps, options: GatewayOptions = {}): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   const limits = options.rateLimits ?? DEFAULT_RATE_LIMITS;
-  const limiter = new RateLimiter(deps.now);
+  const throttle = new Throttle(new RateLimiter(deps.now), limits);
 
-  app.use(requestIds());
+  app.use(requestIds(deps.config.gateway.trustedProxies));
   app.use(countRequests(deps.metrics));
   app.use(securityHeaders(deps.config.gateway.origin));
   app.use(corsFor(deps.config.gateway.corsOrigins));
@@ -90,15 +91,15 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions = {}): 
   );
   app.use(bodySizeLimit(options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES));
   app.use(jsonBodiesOnly());
-  app.use(authenticate({ tokens: deps.tokens, accounts: deps.accounts, limiter, limits, log: deps.log }));
-  app.use(rateLimits(limiter, limits));
+  app.use(authenticate({ tokens: deps.tokens, accounts: deps.accounts, log: deps.log }));
+  app.use(rateLimits(throttle));
 
   const documented: Record<string, Readonly<Record<string, object>>> = {};
   for (const m of options.mounts ?? [])
     for (const [p, item] of Object.entries(m.openapi ?? {}))
       documented[`${m.path.replace(/\/$/, '')}${p === '/' ? '' : p}`] = item;
   systemRoutes(app, deps, documented);
-  sessionRoutes(app, deps, options.agentCredentialExtras);
+  sessionRoutes(app, deps, throttle, options.agentCredentialExtras);
   accountRoutes(app, deps);
   readRoutes(app, deps);
   ingestRoutes(app, deps);
@@ -110,11 +111,12 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions = {}): 
 
   app.onError(async (err, c) => {
     const requestId = c.get('requestId') ?? 'unknown';
-    const problem = toProblem(err);
+    // A refused credential costs the client's failure bucket; once it is empty the refusal is a 429.
+    const problem = throttle.refusal(c, toProblem(err));
     if (problem.status >= 500)
       deps.log.error({ err, requestId, method: c.req.method, path: c.req.path }, 'request failed');
     else if (problem.cause !== undefined) deps.log.debug({ err: problem.cause, requestId }, problem.code);
-    await recordDenial(c, problem, deps.securityLog, deps.log);
+    await recordDenial(c, problem, deps.securityLog, deps.log, deps.now);
     const res = problemResponse(problem, requestId);
     // Every 401 names the scheme to use (RFC 9110 §11.6.1).
     if (problem.status === 401 && !res.headers.has('WWW-Authenticate'))

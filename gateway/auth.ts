@@ -15,8 +15,7 @@ import { IdentityError } from '../governance/index.ts';
 import { HttpProblem } from './context.ts';
 import type { GatewayEnv, Principal } from './context.ts';
 import type { AccountDirectory, SecurityRecorder, TokenIssuer } from './deps.ts';
-import { clientIp, tooManyRequests } from './hardening.ts';
-import type { RateLimiter, RateLimits } from './hardening.ts';
+import { clientIp, ThrottledKey } from './hardening.ts';
 import type { Logger } from '../config/index.ts';
 import { GATEWAY_AUDIENCE, TokenType } from '../governance/index.ts';
 
@@ -53,8 +52,6 @@ const TOKEN_DETAIL: Readonly<Record<string, string>> = {
 export interface AuthDeps {
   readonly tokens: TokenIssuer;
   readonly accounts: Pick<AccountDirectory, 'sessionActive'>;
-  readonly limiter: RateLimiter;
-  readonly limits: RateLimits;
   readonly log: Logger;
 }
 
@@ -68,14 +65,8 @@ export function authenticate(deps: AuthDeps): MiddlewareHandler<GatewayEnv> {
       await next();
       return;
     }
-    try {
-      c.set('principal', await principalFrom(deps, bearer[1] ?? ''));
-    } catch (err) {
-      // Guessing tokens costs the caller's IP bucket, so it cannot go fast.
-      const r = deps.limiter.take(`ip:${clientIp(c)}`, deps.limits.perIp);
-      if (!r.ok) throw tooManyRequests(r.retryAfterS);
-      throw err;
-    }
+    // A refused token costs the client's failure bucket (the error handler charges it), so guessing cannot go fast.
+    c.set('principal', await principalFrom(deps, bearer[1] ?? ''));
     await next();
   };
 }
@@ -94,6 +85,9 @@ async function principalFrom(deps: AuthDeps, token: string): Promise<Principal> 
       headers: { 'Retry-After': '1' },
     });
   }
+  if (v.kind === 'service')
+    // Nothing issues service tokens yet, and nothing could revoke one: until both exist, none is accepted.
+    throw tokenRefused('token_kind', 'service tokens are not accepted: none can be revoked');
   if (v.kind === 'person') {
     // The session must be live and the token's own person's: a `sid` copied from another session counts for nothing.
     const username = v.subject.startsWith('person:') ? v.subject.slice('person:'.length) : undefined;
@@ -123,28 +117,56 @@ export function alreadyRecorded(problem: HttpProblem): HttpProblem {
   return problem;
 }
 
+/** Seconds between two `throttled` records of one bucket: a flood leaves one record a minute, not one per request. */
+const THROTTLE_RECORD_EVERY_MS = 60_000;
+/** Buckets remembered for that (a flood of distinct buckets forgets the oldest). */
+const MAX_THROTTLE_KEYS = 10_000;
+const throttleRecorded = new Map<string, { atMs: number; since: number }>();
+
 /**
- * Writes a `denied` security record for a 401 or 403, with the request id,
- * the caller (when known) and the refusal code. A failure to write is
- * logged, never turned into a second error: the refusal stands either way.
+ * Writes the security record of a refusal: `denied` for a 401 or 403, with
+ * the request id, the caller (when known) and the refusal code; `throttled`
+ * for a 429, at most once a minute per bucket, counting the refusals since
+ * the last record. A failure to write is logged, never turned into a second
+ * error: the refusal stands either way.
  */
 export async function recordDenial(
   c: Context<GatewayEnv>,
   problem: HttpProblem,
   securityLog: SecurityRecorder,
   log: Logger,
+  now: () => number = Date.now,
 ): Promise<void> {
-  if ((problem.status !== 401 && problem.status !== 403) || recorded.has(problem)) return;
+  if (recorded.has(problem)) return;
   const principal = c.get('principal');
+  let kind: 'denied' | 'throttled' = 'denied';
+  let detail = `${c.req.method} ${c.req.path.slice(0, 256)}: ${problem.status} ${problem.code}`;
+  if (problem.status === 429) {
+    const key = problem.cause instanceof ThrottledKey ? problem.cause.key : `other:${clientIp(c)}`;
+    const seen = throttleRecorded.get(key);
+    const at = now();
+    if (seen !== undefined && at - seen.atMs < THROTTLE_RECORD_EVERY_MS) {
+      seen.since += 1;
+      return;
+    }
+    throttleRecorded.delete(key);
+    throttleRecorded.set(key, { atMs: at, since: 0 });
+    if (throttleRecorded.size > MAX_THROTTLE_KEYS) {
+      const oldest = throttleRecorded.keys().next();
+      if (oldest.done !== true) throttleRecorded.delete(oldest.value);
+    }
+    kind = 'throttled';
+    detail = `${detail}; bucket ${key}${seen === undefined ? '' : `; ${seen.since} more refused since the last record`}`;
+  } else if (problem.status !== 401 && problem.status !== 403) return;
   try {
     await securityLog.record({
-      kind: 'denied',
+      kind,
       ...(principal === undefined ? {} : { principal: principal.subject }),
-      detail: `${c.req.method} ${c.req.path.slice(0, 256)}: ${problem.status} ${problem.code}`,
+      detail,
       ip: clientIp(c),
       requestId: c.get('requestId'),
     });
   } catch (err) {
-    log.error({ err, requestId: c.get('requestId') }, 'could not record a denied request');
+    log.error({ err, requestId: c.get('requestId') }, 'could not record a refused request');
   }
 }

@@ -27,6 +27,14 @@ export interface GatewayEnv {
     principal: Principal | undefined;
     /** A fresh id per request, echoed as `X-Request-Id` and in problem bodies. */
     requestId: string;
+    /** The client's address: the peer's, or the one a trusted proxy forwarded. */
+    client: string | undefined;
+    /**
+     * Charges this request to the client's bucket of requests that make
+     * state without a credential (a passkey sign-in's challenge): a 429 once
+     * it is empty. Set by the gateway; a sub-app served alone has none.
+     */
+    chargeAnonymous: (() => void) | undefined;
   };
 }
 

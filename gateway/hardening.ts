@@ -5,6 +5,7 @@
  * as a problem document like any other error.
  */
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { MiddlewareHandler } from 'hono';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -16,12 +17,18 @@ import type { GatewayEnv } from './context.ts';
 /** Largest request body accepted, in bytes. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 
-/** Gives each request a fresh id (never the caller's: a log line must not be forgeable), echoed as `X-Request-Id`. */
-export function requestIds(): MiddlewareHandler<GatewayEnv> {
+/**
+ * Gives each request a fresh id (never the caller's: a log line must not be
+ * forgeable), echoed as `X-Request-Id`, and settles who the client is (its
+ * address, through the trusted proxies only).
+ */
+export function requestIds(trustedProxies: readonly string[] = []): MiddlewareHandler<GatewayEnv> {
+  const trusted = new Set(trustedProxies);
   return async (c, next) => {
     const id = randomUUID();
     c.set('requestId', id);
     c.set('principal', undefined);
+    c.set('client', clientAddress(c, trusted));
     await next();
     c.header('X-Request-Id', id);
   };
@@ -118,17 +125,43 @@ export interface RateLimit {
   readonly refillPerS: number;
 }
 
-/** Limits by who calls. */
+/**
+ * Limits by who calls. A request with a valid credential is charged to its
+ * principal only, so nobody else's failures can refuse it; before
+ * authentication it is failures that are charged, never successes (the
+ * console's files, the JWKS and a good sign-in cost nothing).
+ */
 export interface RateLimits {
-  /** Per authenticated principal (its subject). @default 120 at once, 30 per second */
+  /** Every request of an authenticated principal (its subject). @default 120 at once, 30 per second */
   readonly perPrincipal: RateLimit;
-  /** Per client IP, for requests without a valid token (sign-in, bootstrap, refusals). @default 30 at once, 2 per second */
-  readonly perIp: RateLimit;
+  /**
+   * Refused credentials per client address: a protected route without a
+   * token, a bad token, a wrong bootstrap secret, password or passkey. Each
+   * refusal takes one, after the credential was checked; once the bucket is
+   * empty the refusals answer 429.
+   * @default 30 at once, 2 per second
+   */
+  readonly failuresPerClient: RateLimit;
+  /**
+   * Failed password sign-ins per account name and client address, checked
+   * before the password is: a password can be guessed, a token or a
+   * bootstrap secret cannot.
+   * @default 10 at once, one per 6 s
+   */
+  readonly signInFailures: RateLimit;
+  /**
+   * Requests that make state without a credential (a passkey sign-in's
+   * challenge, kept until it is answered or expires), per client address.
+   * @default 20 at once, 1 per second
+   */
+  readonly anonymousWrites: RateLimit;
 }
 
 export const DEFAULT_RATE_LIMITS: RateLimits = {
   perPrincipal: { capacity: 120, refillPerS: 30 },
-  perIp: { capacity: 30, refillPerS: 2 },
+  failuresPerClient: { capacity: 30, refillPerS: 2 },
+  signInFailures: { capacity: 10, refillPerS: 1 / 6 },
+  anonymousWrites: { capacity: 20, refillPerS: 1 },
 };
 
 /** Keys remembered at most; the least recently seen are forgotten first (their buckets were full anyway, mostly). */
@@ -149,6 +182,21 @@ export class RateLimiter {
 
   /** Takes one token from `key`'s bucket; when empty, how long until one is back. */
   take(key: string, limit: RateLimit): { ok: true } | { ok: false; retryAfterS: number } {
+    const b = this.#refill(key, limit);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return { ok: true };
+    }
+    return { ok: false, retryAfterS: retryAfter(b.tokens, limit) };
+  }
+
+  /** Whether `key`'s bucket holds a token, without taking it. */
+  peek(key: string, limit: RateLimit): { ok: true } | { ok: false; retryAfterS: number } {
+    const b = this.#refill(key, limit);
+    return b.tokens >= 1 ? { ok: true } : { ok: false, retryAfterS: retryAfter(b.tokens, limit) };
+  }
+
+  #refill(key: string, limit: RateLimit): { tokens: number; atMs: number } {
     const now = this.#now();
     const b = this.#buckets.get(key) ?? { tokens: limit.capacity, atMs: now };
     this.#buckets.delete(key);
@@ -159,45 +207,128 @@ export class RateLimiter {
       const oldest = this.#buckets.keys().next();
       if (oldest.done !== true) this.#buckets.delete(oldest.value);
     }
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return { ok: true };
-    }
-    return { ok: false, retryAfterS: Math.max(1, Math.ceil((1 - b.tokens) / limit.refillPerS)) };
+    return b;
   }
 }
 
-/** A 429 problem with `Retry-After`. */
-export function tooManyRequests(retryAfterS: number): HttpProblem {
+function retryAfter(tokens: number, limit: RateLimit): number {
+  return Math.max(1, Math.ceil((1 - tokens) / limit.refillPerS));
+}
+
+/** A 429 problem with `Retry-After`, naming the bucket (`key`) for the security log. */
+export function tooManyRequests(retryAfterS: number, key = ''): HttpProblem {
   return new HttpProblem(429, 'rate_limited', `too many requests: retry after ${retryAfterS} s`, {
     headers: { 'Retry-After': String(retryAfterS) },
+    ...(key === '' ? {} : { cause: new ThrottledKey(key) }),
   });
 }
 
-/** Charges one request to the caller's bucket: its principal when authenticated, else its IP. */
-export function charge(c: Context<GatewayEnv>, limiter: RateLimiter, limits: RateLimits): void {
-  const p = c.get('principal');
-  const r =
-    p === undefined
-      ? limiter.take(`ip:${clientIp(c)}`, limits.perIp)
-      : limiter.take(`sub:${p.subject}`, limits.perPrincipal);
-  if (!r.ok) throw tooManyRequests(r.retryAfterS);
+/** The bucket a 429 came from (its cause), so its security record can be kept to one a minute per bucket. */
+export class ThrottledKey extends Error {
+  readonly key: string;
+  constructor(key: string) {
+    super(`throttled: ${key}`);
+    this.key = key;
+  }
 }
 
-/** Rate limits every request, after authentication has said who is calling. */
-export function rateLimits(limiter: RateLimiter, limits: RateLimits): MiddlewareHandler<GatewayEnv> {
+/**
+ * The gateway's use of its buckets: a principal's requests, refusals per
+ * client, failed sign-ins per account and client.
+ */
+export class Throttle {
+  readonly #limiter: RateLimiter;
+  readonly #limits: RateLimits;
+
+  constructor(limiter: RateLimiter, limits: RateLimits) {
+    this.#limiter = limiter;
+    this.#limits = limits;
+  }
+
+  /** Charges a request that makes state without a credential to its client; a 429 when the bucket is empty. */
+  anonymousWrite(c: Context<GatewayEnv>): void {
+    const key = `anon:${clientIp(c)}`;
+    const r = this.#limiter.take(key, this.#limits.anonymousWrites);
+    if (!r.ok) throw tooManyRequests(r.retryAfterS, key);
+  }
+
+  /** Charges an authenticated request to its principal; a 429 when its bucket is empty. */
+  principal(c: Context<GatewayEnv>): void {
+    const p = c.get('principal');
+    if (p === undefined) return;
+    const key = `sub:${p.subject}`;
+    const r = this.#limiter.take(key, this.#limits.perPrincipal);
+    if (!r.ok) throw tooManyRequests(r.retryAfterS, key);
+  }
+
+  /**
+   * What a refusal of a credential answers: the refusal itself, or a 429 once
+   * the client has been refused too often.
+   */
+  refusal(c: Context<GatewayEnv>, problem: HttpProblem): HttpProblem {
+    if (problem.status !== 401 || c.get('principal') !== undefined) return problem;
+    const key = `fail:${clientIp(c)}`;
+    const r = this.#limiter.take(key, this.#limits.failuresPerClient);
+    return r.ok ? problem : tooManyRequests(r.retryAfterS, key);
+  }
+
+  /** Refuses (429) a password sign-in for `username` from this client once its failures used the bucket up. */
+  signInAllowed(c: Context<GatewayEnv>, username: string): void {
+    const key = this.#signInKey(c, username);
+    const r = this.#limiter.peek(key, this.#limits.signInFailures);
+    if (!r.ok) throw tooManyRequests(r.retryAfterS, key);
+  }
+
+  /** Counts a failed password sign-in for `username` from this client. */
+  signInFailed(c: Context<GatewayEnv>, username: string): void {
+    this.#limiter.take(this.#signInKey(c, username), this.#limits.signInFailures);
+  }
+
+  #signInKey(c: Context<GatewayEnv>, username: string): string {
+    return `signin:${username.toLowerCase().slice(0, 128)}@${clientIp(c)}`;
+  }
+}
+
+/**
+ * Charges every authenticated request to its principal, after authentication
+ * has said who is calling, and lets a route charge a request that makes state
+ * without a credential (`chargeAnonymous`).
+ */
+export function rateLimits(throttle: Throttle): MiddlewareHandler<GatewayEnv> {
   return async (c, next) => {
-    charge(c, limiter, limits);
+    throttle.principal(c);
+    c.set('chargeAnonymous', () => throttle.anonymousWrite(c));
     await next();
   };
 }
 
+/** Longest `X-Forwarded-For` read; entries past it are not looked at. */
+const MAX_FORWARDED_CHARS = 2048;
+
 /**
- * The peer address of the connection (never `X-Forwarded-For`: the gateway
- * listens on loopback behind nothing that would set it truthfully);
- * `unknown` for in-process requests.
+ * The client's address: the connection's peer, unless that peer is one of
+ * the `trusted` proxies; then the right-most address of `X-Forwarded-For`
+ * that is not itself a trusted proxy (the left part of that header is the
+ * client's to write, and proves nothing). `unknown` for in-process requests.
+ */
+export function clientAddress(c: Context<GatewayEnv>, trusted: ReadonlySet<string>): string {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  const peer = env?.incoming?.socket?.remoteAddress ?? 'unknown';
+  if (trusted.size === 0 || !trusted.has(peer)) return peer;
+  const forwarded = (c.req.header('x-forwarded-for') ?? '').slice(0, MAX_FORWARDED_CHARS).split(',');
+  for (let i = forwarded.length - 1; i >= 0; i--) {
+    const a = (forwarded[i] ?? '').trim();
+    if (isIP(a) === 0) return peer; // a malformed hop: trust nothing left of it
+    if (!trusted.has(a)) return a;
+  }
+  return peer;
+}
+
+/**
+ * The client's address as the gateway decided it for this request (see
+ * {@link clientAddress}); the peer's for a request that did not pass the
+ * gateway's first middleware.
  */
 export function clientIp(c: Context<GatewayEnv>): string {
-  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-  return env?.incoming?.socket?.remoteAddress ?? 'unknown';
+  return c.get('client') ?? clientAddress(c, new Set());
 }

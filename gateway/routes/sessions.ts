@@ -12,6 +12,7 @@ import { HttpProblem, principalOf } from '../context.ts';
 import type { GatewayEnv, Principal } from '../context.ts';
 import type { GatewayDeps } from '../deps.ts';
 import { clientIp } from '../hardening.ts';
+import type { Throttle } from '../hardening.ts';
 import { jsonBody, params } from '../problem.ts';
 import { AgentCredentialsBody, SessionParams, SignInBody } from '../schemas.ts';
 
@@ -67,14 +68,18 @@ async function personToken(deps: GatewayDeps, username: string, role: string, se
 export function sessionRoutes(
   app: Hono<GatewayEnv>,
   deps: GatewayDeps,
+  throttle: Throttle,
   extras?: AgentCredentialExtras,
 ): void {
   const meta = (c: Context<GatewayEnv>) => ({ ip: clientIp(c), requestId: c.get('requestId') });
 
   app.post('/v1/sessions', async (c) => {
     const body = await jsonBody(c, SignInBody);
+    // Before the password is checked: guessing one account's password from one client cannot go fast.
+    throttle.signInAllowed(c, body.username);
     const account = await deps.accounts.checkPassword(body.username, body.password);
     if (account === undefined || account.disabled) {
+      throttle.signInFailed(c, body.username);
       await deps.securityLog.record({
         kind: 'signin_failed',
         principal: `person:${body.username.slice(0, 64)}`,
@@ -117,6 +122,7 @@ export function sessionRoutes(
       // Someone else's session is, to this caller, no session at all.
       throw new HttpProblem(404, 'session_unknown', 'no such session of yours');
     await deps.accounts.revokeSession(id);
+    deps.sessionEnds?.ended({ sessionId: id, reason: own ? 'signed out' : 'revoked by an admin' });
     await deps.securityLog.record({
       kind: 'session_revoked',
       principal: p.subject,

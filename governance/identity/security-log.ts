@@ -25,6 +25,8 @@ export const SECURITY_KINDS = [
   'credential_registered',
   'approval',
   'bootstrap_refused',
+  // A client refused for going too fast (recorded once a minute per bucket, with how many were refused since).
+  'throttled',
 ] as const;
 export type SecurityKind = (typeof SECURITY_KINDS)[number];
 
@@ -109,8 +111,13 @@ export class SecurityLog {
     );
   }
 
-  /** Records newest first: since `sinceMs` (epoch ms, inclusive), of one `kind`, at most `limit` (default 100, at most 1000). */
-  async list(q: { sinceMs?: number; kind?: string; limit?: number } = {}): Promise<SecurityRecord[]> {
+  /**
+   * Records newest first: since `sinceMs` (epoch ms, inclusive), of one
+   * `kind`, about one `principal`, at most `limit` (default 100, at most 1000).
+   */
+  async list(
+    q: { sinceMs?: number; kind?: string; principal?: string; limit?: number } = {},
+  ): Promise<SecurityRecord[]> {
     const limit =
       q.limit !== undefined && Number.isInteger(q.limit) && q.limit > 0
         ? Math.min(q.limit, MAX_LIST_LIMIT)
@@ -122,8 +129,14 @@ export class SecurityLog {
       `SELECT l.id::text AS id, l.at, l.kind, l.principal, l.detail, l.ip, l.request_id
        FROM ${this.#s}.identity_security_log l
        WHERE ($1::timestamptz IS NULL OR l.at >= $1) AND ($2::text IS NULL OR l.kind = $2)
+         AND ($4::text IS NULL OR l.principal = $4)
        ORDER BY l.at DESC, l.id DESC LIMIT $3`,
-      [since, typeof q.kind === 'string' ? q.kind : null, limit],
+      [
+        since,
+        typeof q.kind === 'string' ? q.kind : null,
+        limit,
+        typeof q.principal === 'string' ? q.principal : null,
+      ],
     );
     return rows.map((r) => ({
       id: r.id,

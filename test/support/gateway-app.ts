@@ -59,7 +59,9 @@ export interface GatewayFixture {
 /** Very high limits: tests exercise the rate limiter on purpose, elsewhere it must not interfere. */
 export const UNLIMITED = {
   perPrincipal: { capacity: 1e9, refillPerS: 1e9 },
-  perIp: { capacity: 1e9, refillPerS: 1e9 },
+  failuresPerClient: { capacity: 1e9, refillPerS: 1e9 },
+  signInFailures: { capacity: 1e9, refillPerS: 1e9 },
+  anonymousWrites: { capacity: 1e9, refillPerS: 1e9 },
 } as const;
 
 /** The identity services of the fixture, for sub-apps mounted on it. */
