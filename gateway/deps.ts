@@ -13,6 +13,7 @@ import type { AgentIdentity, Bus, Publisher } from '../choreography/index.ts';
 import type { Config, Logger } from '../config/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
 import type { Accounts, LedgerSummary, Policy, SecurityLog, TokenAuthority } from '../governance/index.ts';
+import type { SessionEnds } from './session-ends.ts';
 
 /** What the gateway asks of the token authority. */
 export type TokenIssuer = Pick<TokenAuthority, 'issue' | 'verify' | 'jwks' | 'rotate'>;
@@ -69,6 +70,8 @@ export interface GatewayDeps {
    * undefined for a role the deployment does not run (none is made on request).
    */
   readonly bootstrapSecret: (role: string) => string | undefined;
+  /** Where sign-out and revocation say that sessions ended (the live stream listens). @default none */
+  readonly sessionEnds?: SessionEnds;
   /** @default Date.now */
   readonly now?: () => number;
 }

@@ -34,6 +34,7 @@ export {
   QUERY_SCAN_MAX,
 } from './queries.ts';
 export { SESSION_TTL_S } from './routes/sessions.ts';
+export { SessionEnds } from './session-ends.ts';
 
 export type { GatewayMount, GatewayOptions } from './app.ts';
 export type { GatewayEnv, Principal, ProblemStatus } from './context.ts';
@@ -42,6 +43,7 @@ export type { RateLimit, RateLimits } from './hardening.ts';
 export type { OpenApiPaths, RouteDoc } from './openapi.ts';
 export type { RunningGateway, StartGatewayOptions } from './main.ts';
 export type { ProblemBody, ValidationIssue } from './problem.ts';
+export type { SessionEnd } from './session-ends.ts';
 export type {
   ActionView,
   IncidentDetail,

@@ -25,6 +25,7 @@ import {
 } from '../governance/index.ts';
 import { readAccountSigningSeed } from '../deploy/index.ts';
 import { createGateway } from './app.ts';
+import { SessionEnds } from './session-ends.ts';
 import type { GatewayMount, GatewayOptions } from './app.ts';
 import type { AgentCredentialExtras } from './routes/sessions.ts';
 import type { GatewayDeps, Probe } from './deps.ts';
@@ -150,6 +151,7 @@ export async function startGateway(
       probes: dependencyProbes(connected, pool, redis),
       metrics: registry,
       bootstrapSecret: (role) => provisionedBootstrapSecret(config, role),
+      sessionEnds: new SessionEnds(),
     };
     const app = createGateway(deps, {
       agentCredentialExtras: natsCredentials(config, connected),

@@ -16,7 +16,16 @@ import { consoleRoutes, webauthnRoutes } from './webauthn/index.ts';
 export async function standardMounts(deps: GatewayDeps): Promise<GatewayMount[]> {
   const { config, bus, pool, publisher, log } = deps;
   return [
-    { path: '/v1/stream', app: streamRoutes({ bus, log }), openapi: streamDocs },
+    {
+      path: '/v1/stream',
+      app: streamRoutes({
+        bus,
+        log,
+        ...(deps.sessionEnds === undefined ? {} : { sessionEnds: deps.sessionEnds }),
+        sessionActive: (sessionId, username) => deps.accounts.sessionActive(sessionId, username),
+      }),
+      openapi: streamDocs,
+    },
     {
       path: '/v1',
       app: webauthnRoutes({
@@ -47,6 +56,7 @@ export async function standardMounts(deps: GatewayDeps): Promise<GatewayMount[]>
         catalogue: await loadCatalogue(),
         log,
         identity: deps.identity,
+        securityLog: deps.securityLog,
       }),
       openapi: mcpDocs,
     },

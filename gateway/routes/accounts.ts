@@ -61,6 +61,7 @@ export function accountRoutes(app: Hono<GatewayEnv>, deps: GatewayDeps): void {
     if (body.disabled === true) await deps.accounts.disable(username);
     // Sessions end: a downgraded or disabled person must not keep acting on the old grant until expiry.
     const ended = await deps.accounts.revokeSessions(username);
+    deps.sessionEnds?.ended({ username, reason: 'the account changed' });
     await deps.securityLog.record({
       kind: 'session_revoked',
       principal: p.subject,

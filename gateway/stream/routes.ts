@@ -20,6 +20,11 @@
  * - An idle connection carries a `: keep-alive` comment every `heartbeatMs`.
  * - A client too slow to take its events is cut off: `event: overflow`, then
  *   the stream ends; it may reconnect with `Last-Event-ID` and catch up.
+ * - A person's stream lasts as long as their session: signing out, an
+ *   admin's revocation or a change to the account ends it at once (`event:
+ *   revoked`, then the end), and a periodic check of the session store ends
+ *   the streams of sessions that ended elsewhere (another replica, expiry).
+ *   One principal holds at most `maxStreamsPerPrincipal` streams at a time.
  */
 import { Hono } from 'hono';
 import type { Context } from 'hono';
@@ -35,6 +40,7 @@ import type { Joined } from './hub.ts';
 import { replay } from './replay.ts';
 import { eventFrame } from './sse-frame.ts';
 import type { Subscriber, SubscriberLimits } from './subscriber.ts';
+import type { SessionEnds } from '../session-ends.ts';
 
 /** What the live stream needs. */
 export interface StreamDeps {
@@ -60,6 +66,21 @@ export interface StreamDeps {
   readonly retryMs?: number;
   /** After a cut, how long the final `overflow` frame may take before the socket is destroyed, in ms. @default 5000 */
   readonly cutGraceMs?: number;
+  /** Where this gateway says that sessions ended: their streams end at once. @default none */
+  readonly sessionEnds?: SessionEnds;
+  /** Whether a person's session is still live: the periodic check of open streams. @default no check */
+  readonly sessionActive?: (sessionId: string, username: string) => Promise<boolean>;
+  /** Interval of that check, in ms. @default 15000 */
+  readonly revalidateMs?: number;
+  /** Streams one principal may hold open at once. @default 4 */
+  readonly maxStreamsPerPrincipal?: number;
+}
+
+/** Who holds an open stream. */
+interface StreamOwner {
+  readonly subject: string;
+  readonly username?: string;
+  readonly sessionId?: string;
 }
 
 const SSE_HEADERS = {
@@ -80,9 +101,39 @@ export function streamRoutes(deps: StreamDeps): Hono<GatewayEnv> {
     retryMs: deps.retryMs ?? 3000,
     cutGraceMs: deps.cutGraceMs ?? 5000,
   };
+  const maxPerPrincipal = deps.maxStreamsPerPrincipal ?? 4;
+  const owners = new Map<Subscriber, StreamOwner>();
+  deps.sessionEnds?.listen((end) => {
+    for (const [s, o] of owners)
+      if ('sessionId' in end ? o.sessionId === end.sessionId : o.username === end.username)
+        s.revoke(end.reason);
+  });
+  let revalidating: NodeJS.Timeout | undefined;
+  const revalidate = async () => {
+    const live = new Map<string, boolean>();
+    for (const [s, o] of [...owners]) {
+      if (o.sessionId === undefined || o.username === undefined || deps.sessionActive === undefined) continue;
+      let ok = live.get(o.sessionId);
+      if (ok === undefined) {
+        // The store unreachable is not a session ended: the stream stays until it can be asked.
+        ok = await deps.sessionActive(o.sessionId, o.username).catch(() => true);
+        live.set(o.sessionId, ok);
+      }
+      if (!ok) s.revoke('the session ended');
+    }
+  };
   const app = new Hono<GatewayEnv>();
   app.get('/', async (c) => {
     const principal = requireScope(c, 'stream:read');
+    let held = 0;
+    for (const o of owners.values()) if (o.subject === principal.subject) held++;
+    if (held >= maxPerPrincipal)
+      throw new HttpProblem(
+        429,
+        'too_many_streams',
+        `${principal.subject} already holds ${held} live streams; close one first`,
+        { headers: { 'Retry-After': '5' } },
+      );
     const q = query(c, streamQuerySchema);
     const header = c.req.header('last-event-id');
     const afterSeq =
@@ -99,7 +150,10 @@ export function streamRoutes(deps: StreamDeps): Hono<GatewayEnv> {
         abort: connectionOf(c),
         ...(afterSeq === undefined ? {} : { afterSeq }),
         limits,
-        onEnd: (reason) => deps.log.debug({ subject: principal.subject, reason }, 'live-stream client ended'),
+        onEnd: (reason) => {
+          for (const s of owners.keys()) if (s.ended) owners.delete(s);
+          deps.log.debug({ subject: principal.subject, reason }, 'live-stream client ended');
+        },
       });
     } catch (cause) {
       deps.log.warn({ err: cause }, 'live-stream hub unavailable');
@@ -109,6 +163,16 @@ export function streamRoutes(deps: StreamDeps): Hono<GatewayEnv> {
       });
     }
     const { subscriber, liveAfterSeq } = joined;
+    const username = principal.kind === 'person' ? principal.subject.replace(/^person:/, '') : undefined;
+    owners.set(subscriber, {
+      subject: principal.subject,
+      ...(username === undefined ? {} : { username }),
+      ...(principal.sessionId === undefined ? {} : { sessionId: principal.sessionId }),
+    });
+    if (revalidating === undefined && deps.sessionActive !== undefined) {
+      revalidating = setInterval(() => void revalidate(), deps.revalidateMs ?? 15_000);
+      revalidating.unref();
+    }
     if (afterSeq !== undefined && afterSeq < liveAfterSeq)
       void catchUp(deps, subscriber, filter, afterSeq + 1, liveAfterSeq);
     return c.body(subscriber.body, 200, SSE_HEADERS);

@@ -17,7 +17,7 @@ export function eventFrame(seq: number, event: SentinelEvent): Uint8Array {
  * A notice of the stream itself (`gap`, `overflow`): no `id`, so a browser's
  * last event id stays the sequence of the last real event.
  */
-export function noticeFrame(name: 'gap' | 'overflow', data: Record<string, unknown>): Uint8Array {
+export function noticeFrame(name: 'gap' | 'overflow' | 'revoked', data: Record<string, unknown>): Uint8Array {
   return encoder.encode(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 

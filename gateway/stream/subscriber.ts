@@ -32,7 +32,7 @@ export interface SubscriberLimits {
 }
 
 /** Why a client's stream ended. */
-export type EndReason = 'disconnected' | 'overflow' | 'shutdown';
+export type EndReason = 'disconnected' | 'overflow' | 'shutdown' | 'revoked';
 
 /** How a subscriber reaches its hub and its connection. */
 export interface SubscriberHooks {
@@ -204,6 +204,17 @@ export class Subscriber {
     this.#controller.close();
   }
 
+  /**
+   * Ends the stream because its session ended: nothing queued is sent (it
+   * was for a person no longer signed in), and a last `revoked` frame says why.
+   */
+  revoke(reason: string): void {
+    if (this.#phase === 'ended') return;
+    this.#end('revoked');
+    streamClientsCut.inc({ reason: 'revoked' });
+    this.#last(noticeFrame('revoked', { reason }));
+  }
+
   #queueEvent(seq: number, frame: Uint8Array): void {
     if (seq <= this.#lastSeq) return;
     this.#lastSeq = seq;
@@ -236,11 +247,16 @@ export class Subscriber {
     streamClientsCut.inc({ reason: 'overflow' });
     const { maxQueuedEvents, maxQueuedBytes } = this.#limits;
     // The client resumes from the last id it received, with Last-Event-ID, once it reads faster.
-    this.#controller.enqueue(
-      noticeFrame('overflow', { reason: 'client too slow', maxQueuedEvents, maxQueuedBytes }),
-    );
-    // The next pull means the connection took that frame; a client that
-    // reads nothing would hold its socket open forever, so it gets a grace period.
+    this.#last(noticeFrame('overflow', { reason: 'client too slow', maxQueuedEvents, maxQueuedBytes }));
+  }
+
+  /**
+   * Sends the stream's last frame. The next pull means the connection took
+   * it (the body then ends); a client that reads nothing would hold its
+   * socket open forever, so it gets a grace period.
+   */
+  #last(frame: Uint8Array): void {
+    this.#controller.enqueue(frame);
     this.#cutTimer = setTimeout(() => {
       this.#cutTimer = undefined;
       if (this.#abort) this.#abort();
