@@ -1,6 +1,6 @@
 // Sign-in (password or passkey), key registration and the pending approvals.
 import { startAuthentication, startRegistration } from './vendor/simplewebauthn/index.js';
-import { api, forgetToken, keepToken, say, sayError, subjectOf, token } from './session.js';
+import { api, keepToken, say, sayError, signOut, subjectOf, token } from './session.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -61,11 +61,8 @@ $('password-form').addEventListener('submit', async (e) => {
 
 $('signin-passkey').addEventListener('click', async () => {
   try {
-    const username = $('username').value.trim();
-    const optionsJSON = await api('/v1/webauthn/authentication/options', {
-      method: 'POST',
-      body: username === '' ? {} : { username },
-    });
+    // Passkeys are discoverable: the authenticator offers the ones it holds for this site.
+    const optionsJSON = await api('/v1/webauthn/authentication/options', { method: 'POST', body: {} });
     const response = await startAuthentication({ optionsJSON });
     const body = await api('/v1/webauthn/authentication/verify', { method: 'POST', body: { response } });
     keepToken(body.accessToken);
@@ -88,10 +85,14 @@ $('register-key').addEventListener('click', async () => {
 });
 
 $('refresh').addEventListener('click', () => void loadPending());
-$('signout').addEventListener('click', () => {
-  forgetToken();
-  say('Signed out.');
+$('signout').addEventListener('click', async () => {
+  const err = await signOut();
+  if (err === undefined) say('Signed out.');
+  else say(`Signed out here, but the gateway could not end the session: ${err.message}`, 'error');
   render();
 });
 
 render();
+
+// The script is here: the form may submit now (through the handler above, never natively).
+$('signin-password').disabled = false;

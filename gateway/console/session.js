@@ -19,13 +19,37 @@ export function forgetToken() {
   sessionStorage.removeItem(KEY);
 }
 
-/** The subject a token names (display only: the gateway is what verifies it). */
-export function subjectOf(accessToken) {
+/** The claims of a token (display and sign-out only: the gateway is what verifies it). */
+function claimsOf(accessToken) {
   try {
     const payload = accessToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    return JSON.parse(atob(payload)).sub;
+    return JSON.parse(atob(payload));
   } catch {
+    return {};
+  }
+}
+
+/** The subject a token names. */
+export function subjectOf(accessToken) {
+  return claimsOf(accessToken).sub;
+}
+
+/**
+ * Signs out: ends the session at the gateway (its tokens are refused and its
+ * open streams closed from then on), then forgets the token. The token is
+ * forgotten even when the gateway cannot be reached; the error is returned
+ * so the page can say the session may still be live.
+ */
+export async function signOut() {
+  const t = token();
+  const sid = t === null ? undefined : claimsOf(t).sid;
+  try {
+    if (typeof sid === 'string') await api(`/v1/sessions/${encodeURIComponent(sid)}`, { method: 'DELETE' });
     return undefined;
+  } catch (err) {
+    return err;
+  } finally {
+    forgetToken();
   }
 }
 

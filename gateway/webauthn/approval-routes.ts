@@ -167,6 +167,13 @@ export function addApprovalRoutes(
     const b = claims.data;
     if (token.subject !== p.subject || b.approver !== p.subject)
       throw new HttpProblem(403, 'challenge_not_yours', 'this approval challenge was issued to someone else');
+    // A challenge lives no longer than the session it was asked in: signed out, it counts for nothing.
+    if (token.sessionId !== p.sessionId)
+      throw new HttpProblem(
+        403,
+        'challenge_session_ended',
+        'this approval challenge was issued in another session; ask for a new one',
+      );
     if (b.planId !== planId || approvalChallenge(b) !== b.challenge)
       throw new HttpProblem(403, 'challenge_mismatch', 'this approval challenge was issued for another plan');
     const at = now();

@@ -72,7 +72,7 @@ export function addPasskeyRoutes(
       attestationType: 'none',
       supportedAlgorithmIDs: ALGORITHMS,
       excludeCredentials: existing.map((k) => ({ id: k.id, transports: [...k.transports] })),
-      authenticatorSelection: { residentKey: 'preferred', userVerification: 'required' },
+      authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
       timeout: CEREMONY_MS,
     });
     const at = now();
@@ -129,19 +129,18 @@ export function addPasskeyRoutes(
   });
 
   app.post('/webauthn/authentication/options', async (c) => {
-    const { username } = await bodyOf(c, AuthenticationOptions);
-    const { credentials, challenges } = await stores();
-    const account = username === undefined ? undefined : await deps.accounts.get(username);
-    // An unknown name gets the same answer as a discoverable sign-in: no list
-    // of credentials, so the answer does not tell who has an account.
-    const keys = account === undefined || account.disabled ? [] : await credentials.forAccount(account.id);
+    // A user name may be sent (older consoles did) and is not looked at: the
+    // answer is the same for every name, so it tells nobody who has an
+    // account or a passkey. Passkeys are discoverable (registration requires
+    // a resident key), so the authenticator offers its own.
+    await bodyOf(c, AuthenticationOptions);
+    // Each answer keeps a challenge until it is used or expires: a client without a credential makes few.
+    c.get('chargeAnonymous')?.();
+    const { challenges } = await stores();
     const options = await generateAuthenticationOptions({
       rpID: deps.rpId,
       userVerification: 'required',
       timeout: CEREMONY_MS,
-      ...(keys.length === 0
-        ? {}
-        : { allowCredentials: keys.map((k) => ({ id: k.id, transports: [...k.transports] })) }),
     });
     const at = now();
     await challenges.put(options.challenge, 'authentication', undefined, {
