@@ -11,6 +11,7 @@ import {
   AgentCredentialsBody,
   AlertmanagerWebhook,
   AuditQuery,
+  SecurityLogQuery,
   CreateAccountBody,
   ExportMetricsServiceRequest,
   IncidentParams,
@@ -375,6 +376,22 @@ export const ROUTES: readonly RouteDoc[] = [
       }),
     },
     problems: [401, 403, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/security-log',
+    tag: 'incidents',
+    summary: 'the security log, newest first: sign-ins, refusals, throttling, revocations, key rotations',
+    description:
+      'An admin (scope security:read) reads every record; anyone else with audit:read reads only the records about themselves (scope "own" in the answer).',
+    scope: 'audit:read',
+    query: SecurityLogQuery,
+    success: {
+      status: 200,
+      description: 'the records',
+      schema: obj('security-log', { scope: str, records: { type: 'array' } }),
+    },
+    problems: [400, 401, 403],
   },
   {
     method: 'post',

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { EnvironmentName } from '../choreography/index.ts';
-import { AGENT_ROLES, PERSON_ROLES } from '../governance/index.ts';
+import { AGENT_ROLES, PERSON_ROLES, SECURITY_KINDS } from '../governance/index.ts';
 
 const Username = z
   .string()
@@ -114,6 +114,13 @@ export const ListPlansQuery = z.strictObject({
 export const ListApprovalsQuery = z.strictObject({ limit: Limit(200, 50) });
 
 export const AuditQuery = z.strictObject({ incident: Id });
+
+/** `GET /v1/security-log`: newest first, since a time, of one kind. */
+export const SecurityLogQuery = z.strictObject({
+  since: Since.optional(),
+  kind: z.enum(SECURITY_KINDS).optional(),
+  limit: Limit(1000, 100),
+});
 
 export const EmptyQuery = z.strictObject({});
 

@@ -36,6 +36,16 @@ export interface McpDeps {
    * when no controller answers (one replica assumed)
    */
   readonly targetFacts?: TargetFactsLookup;
+  /** Where a refused tool call (a missing scope) is recorded. @default not recorded */
+  readonly securityLog?: {
+    record(e: {
+      kind: 'denied';
+      principal?: string;
+      detail: string;
+      ip?: string;
+      requestId?: string;
+    }): Promise<void>;
+  };
   /** @default Date.now */
   readonly now?: () => number;
 }

@@ -16,6 +16,7 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { Hono } from 'hono';
 import { HttpProblem, principalOf } from '../context.ts';
 import { parseJsonText } from '../problem.ts';
+import { clientIp } from '../hardening.ts';
 import type { GatewayEnv } from '../context.ts';
 import type { McpDeps } from './deps.ts';
 import { createMcpServer } from './mcp-server.ts';
@@ -31,7 +32,24 @@ export function mcpRoutes(deps: McpDeps): Hono<GatewayEnv> {
     const principal = principalOf(c);
     const requestId = c.get('requestId');
     const log = deps.log.child({ mcp: true });
-    const server = createMcpServer(deps, { principal, requestId, log });
+    const { securityLog } = deps;
+    const server = createMcpServer(deps, {
+      principal,
+      requestId,
+      log,
+      ...(securityLog === undefined
+        ? {}
+        : {
+            recordRefusal: (detail: string) =>
+              securityLog.record({
+                kind: 'denied',
+                principal: principal.subject,
+                detail,
+                ip: clientIp(c),
+                requestId,
+              }),
+          }),
+    });
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: true,

@@ -18,6 +18,8 @@ export interface ToolCallContext {
   readonly principal: Principal;
   readonly requestId: string;
   readonly log: Logger;
+  /** Records a call refused for want of a scope in the security log. @default not recorded */
+  readonly recordRefusal?: (detail: string) => Promise<void>;
 }
 
 /** `value` as a tool result: compact JSON text. */
@@ -61,6 +63,13 @@ export async function runTool(
         { tool, code: err.code, principal: ctx.principal.subject, requestId: ctx.requestId },
         'mcp tool call refused',
       );
+      // A missing scope is a refusal of the caller's grant, as a 403 is: it leaves a security record.
+      if (err.code === McpErrorCode.INSUFFICIENT_SCOPE)
+        await ctx
+          .recordRefusal?.(`mcp tool ${tool}: ${err.message}`)
+          .catch((e: unknown) =>
+            ctx.log.error({ err: e, requestId: ctx.requestId }, 'could not record a refused tool call'),
+          );
       return errorResult(err.message);
     }
     ctx.log.error(

@@ -8,7 +8,7 @@ import type { Hono } from 'hono';
 import { readDeadLetters, readEvents } from '../../choreography/index.ts';
 import { costJson } from '../../governance/index.ts';
 import { HttpProblem, requireScope } from '../context.ts';
-import type { GatewayEnv } from '../context.ts';
+import type { GatewayEnv, Principal } from '../context.ts';
 import type { GatewayDeps } from '../deps.ts';
 import { params, query } from '../problem.ts';
 import {
@@ -27,6 +27,7 @@ import {
   ListEventsQuery,
   ListIncidentsQuery,
   ListPlansQuery,
+  SecurityLogQuery,
 } from '../schemas.ts';
 
 /** How far back `/v1/events` reads when no `since` is given. */
@@ -130,7 +131,7 @@ export function readRoutes(app: Hono<GatewayEnv>, deps: GatewayDeps): void {
   });
 
   app.get('/v1/audit', async (c) => {
-    requireScope(c, 'audit:read');
+    const p = requireScope(c, 'audit:read');
     const q = query(c, AuditQuery);
     const events = await incidentEvents(deps.bus, q.incident);
     if (events === undefined) throw new HttpProblem(404, 'incident_unknown', `no incident ${q.incident}`);
@@ -139,7 +140,11 @@ export function readRoutes(app: Hono<GatewayEnv>, deps: GatewayDeps): void {
     const deadLetters = (await readDeadLetters(deps.bus.jsm, deps.bus.names)).filter(
       (d) => (d.eventId !== undefined && ids.has(d.eventId)) || d.payload.includes(q.incident),
     );
-    const security = await deps.securityLog.list({ sinceMs: openedMs, limit: AUDIT_SECURITY_MAX });
+    const security = await deps.securityLog.list({
+      sinceMs: openedMs,
+      limit: AUDIT_SECURITY_MAX,
+      ...securityScope(p),
+    });
     return c.json({
       incidentId: q.incident,
       chain: 'none: events in stream (causal) order; the hash-chained audit log is not built yet',
@@ -148,4 +153,26 @@ export function readRoutes(app: Hono<GatewayEnv>, deps: GatewayDeps): void {
       security,
     });
   });
+
+  app.get('/v1/security-log', async (c) => {
+    const p = requireScope(c, 'audit:read');
+    const q = query(c, SecurityLogQuery);
+    const records = await deps.securityLog.list({
+      ...(q.since === undefined ? {} : { sinceMs: Date.parse(q.since) }),
+      ...(q.kind === undefined ? {} : { kind: q.kind }),
+      limit: q.limit,
+      ...securityScope(p),
+    });
+    return c.json({ scope: p.scopes.has('security:read') ? 'all' : 'own', records });
+  });
+}
+
+/**
+ * Which security records `p` may read: every one with `security:read` (an
+ * admin), otherwise only those about `p` (their own sign-ins, refusals and
+ * sessions): another person's addresses, sessions and typed user names are
+ * not a viewer's to see.
+ */
+function securityScope(p: Principal): { principal?: string } {
+  return p.scopes.has('security:read') ? {} : { principal: p.subject };
 }

@@ -175,7 +175,8 @@ const PERSON_API: Readonly<Record<PersonRole, readonly string[]>> = {
   ],
   operator: ['plans:propose', 'alerts:write', 'telemetry:write'],
   approver: ['approvals:write'],
-  admin: ['accounts:admin', 'keys:rotate', 'audit:export'],
+  // security:read: the whole security log (everyone else sees the records about themselves).
+  admin: ['accounts:admin', 'keys:rotate', 'audit:export', 'security:read'],
 };
 
 /** Every API scope a person with `role` holds. */
