@@ -87,7 +87,13 @@ describe('browser approval', () => {
     });
     await waitForEvent('approval.requested', planId);
     await page.goto(`${origin}/console/approve.html?plan=${planId}`);
-    await page.locator('#review').waitFor({ timeout: 15_000 });
+    try {
+      await page.locator('#review').waitFor({ timeout: 15_000 });
+    } catch (err) {
+      assert.fail(
+        `the plan did not open; the console says ${JSON.stringify(await status().textContent())}: ${String(err)}`,
+      );
+    }
     return plan;
   };
 
@@ -147,6 +153,31 @@ describe('browser approval', () => {
     await env?.close();
   });
 
+  test('browser - without its script the sign-in form submits nothing: no password in a URL, no request carrying it', async () => {
+    const bare = await browser.newContext({ javaScriptEnabled: false });
+    try {
+      const p = await bare.newPage();
+      const sent: string[] = [];
+      p.on('request', (r) => sent.push(`${r.method()} ${r.url()} ${r.postData() ?? ''}`));
+      await p.goto(`${origin}/console/index.html`);
+      await p.fill('#username', 'alice');
+      await p.fill('#password', 'correct horse battery staple');
+      await p.press('#password', 'Enter');
+      await p
+        .locator('#signin-password')
+        .click({ force: true, timeout: 2000 })
+        .catch(() => undefined);
+      await p.waitForTimeout(500);
+      assert.equal(p.url(), `${origin}/console/index.html`);
+      assert.ok(
+        sent.every((r) => !r.includes('horse') && !r.includes('alice')),
+        `nothing carried the credentials: ${sent.join('\n')}`,
+      );
+    } finally {
+      await bare.close();
+    }
+  });
+
   test('browser - registers a key and signs in with it', async () => {
     await signInWithToken(tokens.alice as string);
     await page.reload();
@@ -155,10 +186,16 @@ describe('browser approval', () => {
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
     assert.equal(credentials.length, 1);
     await page.click('#signout');
-    await page.fill('#username', 'alice');
+    await statusMatches(/^Signed out\./);
+    // Signed out at the gateway, not only forgotten by the tab: the session's token is refused.
+    const me = await fetch(`${origin}/v1/me`, { headers: { authorization: `Bearer ${tokens.alice}` } });
+    assert.equal(me.status, 401);
+    // A discoverable passkey: no user name is typed or sent.
     await page.click('#signin-passkey');
     await statusMatches(/^Signed in with a passkey/);
     assert.equal(await page.locator('#who').textContent(), 'person:alice');
+    // The rest of the suite acts in this new session.
+    tokens.alice = (await page.evaluate(() => sessionStorage.getItem('sentinel.accessToken'))) ?? '';
   });
 
   test('browser - approves a plan the governor asked approval for, and the plan runs', async () => {

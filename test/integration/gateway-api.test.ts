@@ -10,11 +10,13 @@ import { createEvent, readEvents } from '../../choreography/index.ts';
 import { bootstrapSecret, childEnv, repoRoot } from '../../config/index.ts';
 import type { EventData, EventType, SentinelEvent } from '../../choreography/index.ts';
 import { createAgentNkey } from '../../governance/index.ts';
-import type { IssueRequest } from '../../governance/index.ts';
+import type { IssueRequest, SecurityRecord } from '../../governance/index.ts';
 import { createGateway, startGateway } from '../../gateway/index.ts';
+import { consoleRoutes } from '../../gateway/webauthn/index.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
-import { gatewayFixture } from '../support/gateway-app.ts';
+import { gatewayFixture, UNLIMITED } from '../support/gateway-app.ts';
+import { openSse } from '../support/sse-client.ts';
 import type { GatewayFixture } from '../support/gateway-app.ts';
 
 let env: TestEnv;
@@ -234,10 +236,7 @@ describe('gateway - hardening', () => {
 
   test('gateway - rate limits a principal with 429 and Retry-After', async () => {
     const app = createGateway(gw.deps, {
-      rateLimits: {
-        perPrincipal: { capacity: 3, refillPerS: 0.1 },
-        perIp: { capacity: 100, refillPerS: 100 },
-      },
+      rateLimits: { ...UNLIMITED, perPrincipal: { capacity: 3, refillPerS: 0.1 } },
     });
     const get = () =>
       app.request('/v1/me', { headers: { authorization: `Bearer ${gw.people.viewer.token}` } });
@@ -252,16 +251,133 @@ describe('gateway - hardening', () => {
     assert.equal(other.status, 200);
   });
 
-  test('gateway - rate limits unauthenticated callers by IP', async () => {
+  /** A request from `address`, as the Node server adapter hands it to the app. */
+  const from = async (
+    app: ReturnType<typeof createGateway>,
+    address: string,
+    path: string,
+    init: RequestInit = {},
+  ): Promise<Response> => app.request(path, init, { incoming: { socket: { remoteAddress: address } } });
+
+  test('gateway - before authentication only failures are throttled: the public routes never are, a client’s refused tokens turn into 429s', async () => {
     const app = createGateway(gw.deps, {
-      rateLimits: {
-        perPrincipal: { capacity: 100, refillPerS: 100 },
-        perIp: { capacity: 2, refillPerS: 0.1 },
-      },
+      rateLimits: { ...UNLIMITED, failuresPerClient: { capacity: 2, refillPerS: 0.01 } },
+      mounts: [{ path: '/console', app: consoleRoutes() }],
     });
-    assert.equal((await app.request('/healthz')).status, 200);
-    assert.equal((await app.request('/healthz')).status, 200);
-    await problem(await app.request('/healthz'), 429);
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await from(app, '10.0.0.1', '/healthz')).status, 200);
+      for (const file of ['/console/index.html', '/console/index.js', '/console/session.js'])
+        assert.equal(
+          (await from(app, '10.0.0.1', file)).status,
+          200,
+          'the console’s files are never limited',
+        );
+    }
+    const bad = { headers: { authorization: 'Bearer a.b.c' } };
+    await refused401(await from(app, '10.0.0.1', '/v1/me', bad));
+    await refused401(await from(app, '10.0.0.1', '/v1/me', bad));
+    const res = await from(app, '10.0.0.1', '/v1/me', bad);
+    await problem(res, 429);
+    assert.ok(Number(res.headers.get('retry-after')) >= 1);
+    // Another client's bucket is its own; and a valid token from the throttled client still passes.
+    await refused401(await from(app, '10.0.0.2', '/v1/me', bad));
+    const me = await from(app, '10.0.0.1', '/v1/me', {
+      headers: { authorization: `Bearer ${gw.people.viewer.token}` },
+    });
+    assert.equal(me.status, 200);
+  });
+
+  test('gateway - thirty bad requests a second from one client stop neither a person’s sign-in nor an agent’s credential renewal from the same address', async () => {
+    // The default limits, on loopback where every client shares 127.0.0.1.
+    const app = createGateway(gw.deps);
+    const p = await gw.person('viewer');
+    const codes = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        from(app, '127.0.0.1', i % 2 === 0 ? '/v1/me' : '/v1/sessions', {
+          method: i % 2 === 0 ? 'GET' : 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(i % 2 === 0 ? { authorization: `Bearer x${i}.y.z` } : {}),
+          },
+          ...(i % 2 === 0
+            ? {}
+            : { body: JSON.stringify({ username: `nobody-${i}`, password: 'guess-1234' }) }),
+        }).then((r) => r.status),
+      ),
+    );
+    assert.ok(codes.includes(429), `the flood itself is throttled: ${codes.join(',')}`);
+    const signIn = await from(app, '127.0.0.1', '/v1/sessions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: p.username, password: p.password }),
+    });
+    assert.equal(signIn.status, 201, await signIn.clone().text());
+    const renewal = await from(app, '127.0.0.1', '/v1/agent-credentials', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bootstrap ${gw.bootstrap.detector}` },
+      body: JSON.stringify({ role: 'detector', instance: 'detector-1' }),
+    });
+    assert.equal(renewal.status, 201, await renewal.clone().text());
+    // The flood left a throttled record, one for the bucket however many were refused.
+    const throttled = (await gw.securityLog.list({ kind: 'throttled', limit: 1000 })).filter((r) =>
+      r.detail.includes('bucket fail:127.0.0.1'),
+    );
+    assert.equal(throttled.length, 1, JSON.stringify(throttled));
+  });
+
+  test('gateway - guessing one account’s password from one client is refused before the password is checked; the person signs in from elsewhere', async () => {
+    const app = createGateway(gw.deps, {
+      rateLimits: { ...UNLIMITED, signInFailures: { capacity: 3, refillPerS: 0.001 } },
+    });
+    const p = await gw.person('viewer');
+    const signIn = (address: string, password: string) =>
+      from(app, address, '/v1/sessions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: p.username, password }),
+      });
+    for (let i = 0; i < 3; i++) await refused401(await signIn('10.0.1.1', `wrong-${i}-password`));
+    // The right password from the guessing client: refused all the same, the password unread.
+    await problem(await signIn('10.0.1.1', p.password), 429);
+    assert.equal((await signIn('10.0.1.2', p.password)).status, 201);
+  });
+
+  test('gateway - X-Forwarded-For names the client only when the connection comes from a configured proxy', async () => {
+    const config = {
+      ...gw.deps.config,
+      gateway: { ...gw.deps.config.gateway, trustedProxies: ['10.9.9.9'] },
+    };
+    const app = createGateway(
+      { ...gw.deps, config },
+      { rateLimits: { ...UNLIMITED, failuresPerClient: { capacity: 1, refillPerS: 0.001 } } },
+    );
+    const bad = (address: string, forwarded: string) =>
+      from(app, address, '/v1/me', {
+        headers: { authorization: 'Bearer a.b.c', 'x-forwarded-for': forwarded },
+      }).then((r) => r.status);
+    // Through the proxy: the right-most hop it added is the client, whatever the client wrote to its left.
+    assert.equal(await bad('10.9.9.9', '1.1.1.1, 203.0.113.5'), 401);
+    assert.equal(await bad('10.9.9.9', '2.2.2.2, 203.0.113.5'), 429, 'the same client behind the proxy');
+    assert.equal(await bad('10.9.9.9', '203.0.113.6'), 401, 'another client behind the proxy');
+    // Not from the proxy: the header is the caller's own words and changes nothing.
+    assert.equal(await bad('10.0.2.1', '203.0.113.7'), 401);
+    assert.equal(await bad('10.0.2.1', '203.0.113.8'), 429);
+    const records = await gw.securityLog.list({ kind: 'denied', limit: 1000 });
+    assert.ok(
+      records.some((r) => r.ip === '203.0.113.5'),
+      'the record names the client, not the proxy',
+    );
+  });
+
+  test('gateway - a service token is refused: none can be revoked', async () => {
+    const { token } = await gw.authority.issue({
+      subject: 'service:ci',
+      kind: 'service',
+      role: 'service',
+      scopes: ['incidents:read'],
+      ttlS: 300,
+    });
+    await refused401(await gw.call('GET', '/v1/incidents', { token }), 'token_kind');
   });
 
   test('gateway - CORS is closed by default and open only to configured origins', async () => {
@@ -763,6 +879,40 @@ describe('gateway - read API', () => {
     await problem(await gw.call('GET', '/v1/audit', { token: gw.people.viewer.token }), 400);
   });
 
+  test('gateway - the security log is an admin’s to read; anyone else sees only the records about themselves', async () => {
+    const viewer = await gw.person('viewer');
+    const other = await gw.person('viewer');
+    // A record about the viewer (a refused request) and one about someone else (a failed sign-in).
+    await problem(await gw.call('GET', '/v1/accounts', { token: viewer.token }), 403);
+    await refused401(
+      await gw.call('POST', '/v1/sessions', {
+        body: { username: other.username, password: 'not-it-at-all' },
+      }),
+    );
+    const read = async (token: string, path: string) => {
+      const res = await gw.call('GET', path, { token });
+      assert.equal(res.status, 200, await res.clone().text());
+      return (await res.json()) as {
+        scope?: string;
+        records?: SecurityRecord[];
+        security?: SecurityRecord[];
+      };
+    };
+    const own = await read(viewer.token, '/v1/security-log?limit=1000');
+    assert.equal(own.scope, 'own');
+    assert.ok((own.records ?? []).some((r) => r.kind === 'denied'));
+    assert.deepEqual(
+      [...new Set((own.records ?? []).map((r) => r.principal))],
+      [`person:${viewer.username}`],
+    );
+    const trail = await read(viewer.token, `/v1/audit?incident=${seeded.incidentId}`);
+    assert.ok((trail.security ?? []).every((r) => r.principal === `person:${viewer.username}`));
+    const all = await read(gw.people.admin.token, '/v1/security-log?limit=1000&kind=signin_failed');
+    assert.equal(all.scope, 'all');
+    assert.ok((all.records ?? []).some((r) => r.principal === `person:${other.username}`));
+    await problem(await gw.call('GET', '/v1/security-log?kind=nonsense', { token: viewer.token }), 400);
+  });
+
   test('gateway - serves Prometheus metrics to a token with metrics:read only', async () => {
     await refused401(await gw.call('GET', '/metrics'));
     await gw.call('GET', `/v1/incidents/${seeded.incidentId}`, { token: gw.people.viewer.token });
@@ -1035,12 +1185,16 @@ describe('gateway - over a socket', () => {
     }
   });
 
-  test('gateway - sign-out as curl, fetch and browsers send it (a DELETE with no body and no Content-Length) ends the session', async () => {
+  test('gateway - sign-out as curl, fetch and browsers send it (a DELETE with no body and no Content-Length) ends the session and its open streams at once', async () => {
     const config = { ...env.config, gateway: { ...env.config.gateway, port: 0 } };
     const running = await startGateway(config, { log: env.log });
     try {
       for (const client of ['fetch', 'curl'] as const) {
         const p = await gw.person('viewer');
+        const stream = await openSse(`${running.url}/v1/stream`, {
+          headers: { authorization: `Bearer ${p.token}` },
+        });
+        assert.equal(stream.status, 200, `${client}: the stream opened`);
         const url = `${running.url}/v1/sessions/${p.sessionId}`;
         let status: number;
         if (client === 'fetch') {
@@ -1064,6 +1218,13 @@ describe('gateway - over a socket', () => {
         assert.equal(status, 204, `${client}: signed out`);
         const me = await fetch(`${running.url}/v1/me`, { headers: { authorization: `Bearer ${p.token}` } });
         assert.equal(me.status, 401, `${client}: the session's token is refused`);
+        // The open stream ended with the session, not at its next reconnect (the periodic check is 15 s away).
+        await stream.ended;
+        assert.deepEqual(
+          stream.messages.filter((m) => m.event === 'revoked').map((m) => m.data),
+          [JSON.stringify({ reason: 'signed out' })],
+          `${client}: the stream says why it ended`,
+        );
       }
       // A form post from another site still carries a body of another type: refused before any route.
       const form = await fetch(`${running.url}/v1/sessions`, {
@@ -1073,6 +1234,44 @@ describe('gateway - over a socket', () => {
       });
       assert.equal(form.status, 415);
     } finally {
+      await running.close();
+    }
+  });
+
+  test('gateway - one person holds at most four streams; a disabled account’s streams end; a session ended elsewhere ends its streams at the next check', async () => {
+    const config = { ...env.config, gateway: { ...env.config.gateway, port: 0 } };
+    const running = await startGateway(config, { log: env.log });
+    const open: Awaited<ReturnType<typeof openSse>>[] = [];
+    try {
+      const p = await gw.person('viewer');
+      const headers = { authorization: `Bearer ${p.token}` };
+      for (let i = 0; i < 4; i++) open.push(await openSse(`${running.url}/v1/stream`, { headers }));
+      assert.deepEqual(
+        open.map((o) => o.status),
+        [200, 200, 200, 200],
+      );
+      const fifth = await openSse(`${running.url}/v1/stream`, { headers });
+      assert.equal(fifth.status, 429);
+      assert.equal(fifth.problem?.['type'], 'urn:sentinel:problem:too_many_streams');
+      // Another person is not held back by it.
+      const other = await gw.person('viewer');
+      const theirs = await openSse(`${running.url}/v1/stream`, {
+        headers: { authorization: `Bearer ${other.token}` },
+      });
+      open.push(theirs);
+      assert.equal(theirs.status, 200);
+      // An admin disables the first person: every one of their streams ends at once, the other's stays.
+      const disable = await fetch(`${running.url}/v1/accounts/${p.username}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${gw.people.admin.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ disabled: true }),
+      });
+      assert.equal(disable.status, 200, await disable.clone().text());
+      await Promise.all(open.slice(0, 4).map((o) => o.ended));
+      for (const o of open.slice(0, 4)) assert.ok(o.messages.some((m) => m.event === 'revoked'));
+      assert.equal(theirs.messages.filter((m) => m.event === 'revoked').length, 0);
+    } finally {
+      for (const o of open) o.close();
       await running.close();
     }
   });

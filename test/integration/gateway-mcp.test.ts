@@ -498,7 +498,9 @@ describe('gateway MCP server', () => {
   });
 
   test("mcp - mounted in the real gateway, it answers a person's real bearer token and its scopes", async () => {
-    const gw = await gatewayFixture(env, { mounts: [{ path: '/mcp', app: mcpRoutes(mcpDeps) }] });
+    const gw = await gatewayFixture(env, (services) => ({
+      mounts: [{ path: '/mcp', app: mcpRoutes({ ...mcpDeps, securityLog: services.securityLog }) }],
+    }));
     const real = await listen(gw.app);
     try {
       const endpoint = new URL('/mcp', real.url);
@@ -508,6 +510,15 @@ describe('gateway MCP server', () => {
       const viewer = await connect(gw.people.viewer.token, endpoint);
       const refused = await call(viewer, 'propose_action', restartPayments());
       assert.deepEqual(refused, { isError: true, text: 'this tool needs the scope plans:propose' });
+      // The refusal is in the security log, as a 403 would be.
+      const denied = await gw.securityLog.list({
+        kind: 'denied',
+        principal: `person:${gw.people.viewer.username}`,
+      });
+      assert.ok(
+        denied.some((r) => r.detail === 'mcp tool propose_action: this tool needs the scope plans:propose'),
+        JSON.stringify(denied),
+      );
       const anonymous = await withoutToken(endpoint);
       assert.equal(anonymous.status, 401);
       assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Bearer/);

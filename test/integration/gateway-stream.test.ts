@@ -41,6 +41,8 @@ const viewer: Principal = {
   tokenId: 'test-viewer',
 };
 const noScope: Principal = { ...viewer, subject: 'person:nobody', scopes: new Set(), tokenId: 'test-none' };
+const withSession: Principal = { ...viewer, tokenId: 'test-session', sessionId: 'sess-1' };
+let sessionLive = true;
 
 let env: TestEnv;
 let hub: StreamHub;
@@ -101,7 +103,10 @@ before(async () => {
   app.use(async (c, next) => {
     c.set('requestId', randomUUID());
     const h = c.req.header('authorization');
-    c.set('principal', h === TOKEN ? viewer : h === 'Bearer none' ? noScope : undefined);
+    c.set(
+      'principal',
+      h === TOKEN ? viewer : h === 'Bearer none' ? noScope : h === 'Bearer session' ? withSession : undefined,
+    );
     await next();
   });
   app.onError((err, c) =>
@@ -117,12 +122,29 @@ before(async () => {
       maxQueuedEvents: MAX_QUEUED_EVENTS,
       maxQueuedBytes: MAX_QUEUED_BYTES,
       cutGraceMs: 300,
+      // Fifty clients of one stand-in principal (the per-person bound is tested on its own mount).
+      maxStreamsPerPrincipal: 1000,
     }),
   );
   // A gateway whose hub has stopped (shutting down): the stream is unavailable.
   const stopped = new StreamHub({ bus: env.bus, log: env.log });
   await stopped.stop();
   app.route('/v1/stopped', streamRoutes({ bus: env.bus, log: env.log, hub: stopped }));
+  // A person's session, live while `sessionLive` says so, checked every 100 ms.
+  app.route(
+    '/v1/sessioned',
+    streamRoutes({
+      bus: env.bus,
+      log: env.log,
+      hub,
+      heartbeatMs: HEARTBEAT_MS,
+      cutGraceMs: 300,
+      revalidateMs: 100,
+      maxStreamsPerPrincipal: 2,
+      sessionActive: (sessionId, username) =>
+        Promise.resolve(sessionId === 'sess-1' && username === 'vera' && sessionLive),
+    }),
+  );
   server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   if (!server.listening) await once(server, 'listening');
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -336,6 +358,31 @@ describe('gateway live stream', () => {
       assert.equal(c.headers.get('content-type'), 'application/problem+json', b.why);
       assert.equal(c.problem?.type, 'urn:sentinel:problem:invalid_request', b.why);
     }
+  });
+});
+
+describe('gateway live stream - sessions', () => {
+  test('stream - a session that ended anywhere ends its streams at the next check; one principal holds at most its bound', async () => {
+    const at = `${base}/v1/sessioned`;
+    const headers = { authorization: 'Bearer session' };
+    const a = await openSse(at, { headers });
+    const b = await openSse(at, { headers });
+    assert.deepEqual([a.status, b.status], [200, 200]);
+    const third = await openSse(at, { headers });
+    assert.equal(third.status, 429);
+    assert.equal(third.problem?.['type'], 'urn:sentinel:problem:too_many_streams');
+    sessionLive = false;
+    await Promise.all([a.ended, b.ended]);
+    for (const c of [a, b])
+      assert.deepEqual(
+        c.messages.filter((m) => m.event === 'revoked').map((m) => m.data),
+        [JSON.stringify({ reason: 'the session ended' })],
+      );
+    // Streams that ended no longer count against the bound.
+    sessionLive = true;
+    const again = await openSse(at, { headers });
+    assert.equal(again.status, 200);
+    again.close();
   });
 });
 

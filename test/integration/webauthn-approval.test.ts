@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readEvents } from '../../choreography/index.ts';
 import type { EventData } from '../../choreography/index.ts';
-import { planHash } from '../../governance/index.ts';
+import { personScopes, planHash } from '../../governance/index.ts';
 import { approvalChallenge } from '../../gateway/webauthn/index.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
@@ -142,6 +142,53 @@ describe('webauthn approvals', () => {
       response: key.assert(options.body as { challenge: string }),
     });
     assert.equal(again.status, 401);
+  });
+
+  test('webauthn - the passkey sign-in options are the same for every user name: they tell nobody who has an account or a key', async () => {
+    const shapes = [];
+    for (const username of ['alice', 'nobody-at-all', 'dave', undefined]) {
+      const r = await call(
+        '/v1/webauthn/authentication/options',
+        undefined,
+        username === undefined ? {} : { username },
+      );
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.allowCredentials, undefined, 'no credential list, whoever is named');
+      const { challenge: _c, ...rest } = r.body;
+      shapes.push(JSON.stringify(rest));
+    }
+    assert.equal(new Set(shapes).size, 1, shapes.join('\n'));
+    // And registration asks for a discoverable credential, which is what makes that possible.
+    const reg = await call('/v1/webauthn/registration/options', tokens.dave);
+    assert.equal(
+      (reg.body.authenticatorSelection as { residentKey?: string } | undefined)?.residentKey,
+      'required',
+    );
+  });
+
+  test('webauthn - an approval challenge lives no longer than the session it was asked in', async () => {
+    await publishPendingPlan(env, { planId: 'plan-session' });
+    const c = await challenge('alice', 'plan-session');
+    // Alice signs in again elsewhere: a new session, a new token; the old challenge is not hers to answer there.
+    const account = await gw.accounts.get('alice');
+    assert.ok(account);
+    const session = await gw.accounts.openSession(account.id, 3600, { method: 'password' });
+    const { token } = await gw.authority.issue({
+      subject: 'person:alice',
+      kind: 'person',
+      role: 'approver',
+      scopes: personScopes('approver'),
+      ttlS: 900,
+      sessionId: session.id,
+    });
+    await refused(
+      '/v1/approvals/plan-session/grant',
+      token,
+      { challengeToken: c.challengeToken, response: (keys.alice as SoftAuthenticator).assert(c.options) },
+      403,
+      'challenge_session_ended',
+    );
+    assert.equal((await granted('plan-session')).length, 0);
   });
 
   test('webauthn - a correct approval publishes approval.granted with its evidence', async () => {
