@@ -1,7 +1,7 @@
 /**
  * Dead letters. A message that fails validation, fails its handler in a way no
  * retry can mend, or fails every allowed attempt is published to
- * `<ns>.dlq.<consumer>` with the reason, then terminated. It is never retried
+ * `<ns>.dlq.<owner>.<consumer>` with the reason, then terminated. It is never retried
  * forever and never dropped in silence: the dead-letter stream keeps it, a
  * counter counts it, and the log says why.
  */

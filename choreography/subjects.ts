@@ -3,7 +3,10 @@
  * subject `<ns>.evt.<noun>.<verb>.v<n>` (domain events) or, for telemetry,
  * `<ns>.tel.<noun>.<verb>.v<n>.p<k>`: telemetry is split into partitions by
  * target, so each detector replica can own some partitions and see every
- * sample of the series it watches. Dead letters go on `<ns>.dlq.<consumer>`.
+ * sample of the series it watches. Dead letters go on
+ * `<ns>.dlq.<owner>.<consumer>`, the owner being the role that the durable's
+ * name starts with (`executor-plans` → `executor`), so a role's broker grant
+ * can name its own dead letters and no other's.
  * The namespace keeps test runs and deployments apart on one server.
  */
 import { streamKindOf } from './event-types.ts';
@@ -22,6 +25,8 @@ export interface Names {
   filterOf(kind: StreamKind, pattern: string): string;
   /** Dead-letter subject of a consumer. */
   deadLetterSubject(consumer: string): string;
+  /** Wildcard over the dead-letter subjects of every consumer of `role` (durables named `<role>-<name>`). */
+  deadLetterSubjectsOf(role: string): string;
   /** Wildcard over every subject of a stream kind. */
   streamSubjects(kind: StreamKind | 'deadLetter'): string;
   /** Heartbeat KV bucket name. */
@@ -55,7 +60,10 @@ export function names(namespace: string): Names {
       return `${namespace}.${token(kind)}.${tail}`;
     },
     deadLetterSubject(consumer) {
-      return `${namespace}.dlq.${consumer}`;
+      return `${namespace}.dlq.${ownerOf(consumer)}.${consumer}`;
+    },
+    deadLetterSubjectsOf(role) {
+      return `${namespace}.dlq.${role}.*`;
     },
     streamSubjects(kind) {
       return kind === 'deadLetter' ? `${namespace}.dlq.>` : `${namespace}.${token(kind)}.>`;
@@ -65,6 +73,12 @@ export function names(namespace: string): Names {
     membersPrefix: `${namespace}/members/`,
     discoveryBucket: `${namespace}_discovery`,
   };
+}
+
+/** The role a durable consumer belongs to: its name up to the first `-` (the whole name without one). */
+function ownerOf(consumer: string): string {
+  const dash = consumer.indexOf('-');
+  return dash < 0 ? consumer : consumer.slice(0, dash);
 }
 
 /**

@@ -17,8 +17,9 @@
  *   it consumes: create/update, info, next messages, delete (an ordered
  *   consumer replaces itself), reading one message (`STREAM.MSG.GET`, for a
  *   max-deliveries advisory), acks, and the advisory itself;
- * - dead letters of its consumers (`<ns>.dlq.<durable>`), also the outbox,
- *   which publishes as the consuming agent: those are its own event types;
+ * - dead letters of its own consumers (`<ns>.dlq.<role>.<durable>`: another
+ *   role's consumer's dead letters are refused), also the outbox, which
+ *   publishes as the consuming agent: those are its own event types;
  * - its heartbeat in the agents KV bucket (keys `<role>.<instance>`), reading
  *   that bucket and the discovery bucket;
  * - `$JS.API.INFO`, and replies on its role's own inbox prefix
@@ -93,8 +94,8 @@ export function natsPermissions(role: AgentRole, names: Names): NatsPermissions 
   const buckets = [names.agentsBucket, names.discoveryBucket].map(kvStream);
   const publish = [
     ...eventSubjects(role, names),
-    // Dead letters of the role's consumers: `<ns>.dlq.<durable>`, one token.
-    names.deadLetterSubject('*'),
+    // Dead letters of the role's own consumers only: `<ns>.dlq.<role>.<durable>`.
+    names.deadLetterSubjectsOf(role),
     `$KV.${names.agentsBucket}.${role}.>`,
     ...(role === 'runner' ? [`$KV.${names.discoveryBucket}.>`] : []),
     '$JS.API.INFO',

@@ -279,6 +279,9 @@ describe('gateway - hardening', () => {
     const res = await from(app, '10.0.0.1', '/v1/me', bad);
     await problem(res, 429);
     assert.ok(Number(res.headers.get('retry-after')) >= 1);
+    // The throttled client still gets the console's files and health.
+    assert.equal((await from(app, '10.0.0.1', '/console/index.js')).status, 200);
+    assert.equal((await from(app, '10.0.0.1', '/healthz')).status, 200);
     // Another client's bucket is its own; and a valid token from the throttled client still passes.
     await refused401(await from(app, '10.0.0.2', '/v1/me', bad));
     const me = await from(app, '10.0.0.1', '/v1/me', {
@@ -1272,6 +1275,51 @@ describe('gateway - over a socket', () => {
       assert.equal(theirs.messages.filter((m) => m.event === 'revoked').length, 0);
     } finally {
       for (const o of open) o.close();
+      await running.close();
+    }
+  });
+
+  test('gateway - over a socket with the default limits, a flood of bad requests from 127.0.0.1 stops neither a sign-in nor an agent’s renewal from 127.0.0.1', async () => {
+    const config = { ...env.config, gateway: { ...env.config.gateway, port: 0 } };
+    // As a detector process does: its role's secret is made where the deployment keeps it.
+    const secret = bootstrapSecret(config, 'detector');
+    const running = await startGateway(config, { log: env.log });
+    try {
+      const p = await gw.person('viewer');
+      const json = { 'content-type': 'application/json' };
+      const flood = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          (i % 3 === 0
+            ? fetch(`${running.url}/v1/me`, { headers: { authorization: `Bearer bad${i}.x.y` } })
+            : i % 3 === 1
+              ? fetch(`${running.url}/v1/sessions`, {
+                  method: 'POST',
+                  headers: json,
+                  body: JSON.stringify({ username: `nobody-${i}`, password: 'a-guess-1234' }),
+                })
+              : fetch(`${running.url}/v1/agent-credentials`, {
+                  method: 'POST',
+                  headers: { ...json, authorization: `Bootstrap ${'0'.repeat(64)}` },
+                  body: JSON.stringify({ role: 'detector', instance: `fake-${i}` }),
+                })
+          ).then((r) => r.status),
+        ),
+      );
+      assert.ok(flood.includes(429), `the flood is throttled: ${flood.join(',')}`);
+      const signIn = await fetch(`${running.url}/v1/sessions`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ username: p.username, password: p.password }),
+      });
+      assert.equal(signIn.status, 201, await signIn.clone().text());
+      const renewal = await fetch(`${running.url}/v1/agent-credentials`, {
+        method: 'POST',
+        headers: { ...json, authorization: `Bootstrap ${secret}` },
+        body: JSON.stringify({ role: 'detector', instance: 'detector-1' }),
+      });
+      assert.equal(renewal.status, 201, await renewal.clone().text());
+      assert.equal((await fetch(`${running.url}/console/index.html`)).status, 200);
+    } finally {
       await running.close();
     }
   });

@@ -117,6 +117,22 @@ describe('nats scopes', () => {
     assert.equal(info.config.name, stream);
   });
 
+  test("nats scopes - a role dead-letters for its own consumers only: a planner's dead letter for the executor's consumer is refused", async () => {
+    const planner = await connectAs('planner');
+    const letter = JSON.stringify({ reason: 'forged', consumer: 'executor-plans' });
+    await assert.rejects(
+      planner.js.publish(planner.names.deadLetterSubject('executor-plans'), letter, {
+        msgID: 'dlq-forged-1',
+      }),
+      PERMISSION_REFUSED,
+    );
+    const own = planner.names.deadLetterSubject('planner-root-causes');
+    await planner.js.publish(own, JSON.stringify({ reason: 'handler failed' }), { msgID: 'dlq-own-1' });
+    const info = await env.bus.jsm.streams.info(env.bus.names.streams.deadLetter, { subjects_filter: '>' });
+    assert.equal(info.state.subjects?.[own], 1);
+    assert.equal(info.state.subjects?.[planner.names.deadLetterSubject('executor-plans')], undefined);
+  });
+
   test('nats scopes - a detector cannot subscribe to the replies of other agents', async () => {
     const detector = await connectAs('detector');
     const sniff = detector.nc.subscribe('_INBOX.>');
