@@ -12,6 +12,7 @@ import {
   verifyRegistrationResponse,
 } from '@simplewebauthn/server';
 import { HttpProblem, principalOf } from '../context.ts';
+import { clientIp } from '../hardening.ts';
 import type { GatewayEnv } from '../context.ts';
 import { verifyAssertion } from './assertion.ts';
 import { isPersonRole, personScopes, TokenType } from '../../governance/index.ts';
@@ -121,6 +122,7 @@ export function addPasskeyRoutes(
       principal: `person:${account.username}`,
       detail: `registered credential ${info.credential.id} (aaguid ${info.aaguid})`,
       requestId: c.get('requestId'),
+      ip: clientIp(c),
     });
     return c.json(
       { credentialId: info.credential.id, aaguid: info.aaguid, backedUp: info.credentialBackedUp },
@@ -159,6 +161,7 @@ export function addPasskeyRoutes(
         kind: 'signin_failed',
         detail: `passkey: ${detail}`,
         requestId,
+        ip: clientIp(c),
         ...(principal === undefined ? {} : { principal }),
       });
       throw new HttpProblem(401, 'passkey_refused', 'the passkey sign-in was refused', {
@@ -208,6 +211,7 @@ export function addPasskeyRoutes(
       principal: subject,
       detail: 'passkey sign-in',
       requestId,
+      ip: clientIp(c),
     });
     return c.json(
       {
