@@ -26,6 +26,7 @@ import { AckPolicy, DeliverPolicy, ReplayPolicy } from '@nats-io/jetstream';
 import type {
   Consumer,
   ConsumerConfig,
+  ConsumerInfo,
   ConsumerMessages,
   JetStreamClient,
   JetStreamManager,
@@ -142,6 +143,8 @@ export interface ConsumerDeps {
    * every valid event is handled (tools and tests that are not agents).
    */
   readonly publisherCheck?: PublisherCheck;
+  /** Raises a `security.alert` (a durable found tampered with). @default logged only */
+  readonly securityAlert?: (detail: string) => Promise<void>;
 }
 
 /** The dependencies of a consumer, from one process's bus and pool. */
@@ -187,19 +190,84 @@ export function consumerConfig(names: Names, spec: ConsumerSpec): Partial<Consum
   };
 }
 
-/** Creates the durable consumer, or updates it to the spec; safe when replicas race. */
-export async function ensureConsumer(jsm: JetStreamManager, names: Names, spec: ConsumerSpec): Promise<void> {
+/** What {@link ensureConsumer} did about a durable found unlike its definition. */
+export interface EnsuredConsumer {
+  /** What was wrong with the durable found (its filter, its acks, ...), now re-made as defined. */
+  readonly corrected?: string;
+}
+
+/**
+ * Creates the durable consumer, or updates it to the spec; safe when replicas
+ * race. A durable found with another filter or ack policy than its definition
+ * (someone re-made it: one that matches nothing would silently stop the role)
+ * is corrected: NATS 2.9 cannot change a filter, so it is deleted and made
+ * again, resuming at `resumeFrom` (the time of the last event this consumer
+ * processed, so nothing published meanwhile is lost and the claims drop what
+ * was already done), or by its own delivery policy when there is none.
+ */
+export async function ensureConsumer(
+  jsm: JetStreamManager,
+  names: Names,
+  spec: ConsumerSpec,
+  resumeFrom?: () => Promise<Date | undefined>,
+): Promise<EnsuredConsumer> {
   const stream = names.streams[spec.stream];
   const cfg = consumerConfig(names, spec);
+  let found: ConsumerInfo;
   try {
-    await jsm.consumers.info(stream, spec.durable);
+    found = await jsm.consumers.info(stream, spec.durable);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.consumers.add(stream, cfg);
+    return {};
+  }
+  const wrong = [
+    found.config.filter_subject !== cfg.filter_subject
+      ? `filter ${found.config.filter_subject ?? '(none)'} instead of ${cfg.filter_subject ?? '(none)'}`
+      : undefined,
+    found.config.ack_policy !== cfg.ack_policy ? `ack policy ${found.config.ack_policy}` : undefined,
+    found.config.durable_name !== spec.durable ? 'not durable' : undefined,
+  ].filter((w): w is string => w !== undefined);
+  if (wrong.length === 0) {
     const { durable_name: _d, deliver_policy: _p, filter_subject: _f, ...updatable } = cfg;
     // An older Sentinel set a server-side backoff; clear it explicitly.
     await jsm.consumers.update(stream, spec.durable, { ...updatable, backoff: [] });
-  } catch (err) {
-    if (!(err instanceof Error) || !/consumer not found/i.test(err.message)) throw err;
-    await jsm.consumers.add(stream, cfg);
+    return {};
   }
+  const since = await resumeFrom?.();
+  await jsm.consumers.delete(stream, spec.durable).catch((err: unknown) => {
+    if (!isNotFound(err)) throw err;
+  });
+  await jsm.consumers
+    .add(stream, {
+      ...cfg,
+      ...(since === undefined
+        ? {}
+        : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.toISOString() }),
+    })
+    .catch((err: unknown) => {
+      // Another replica corrected it first, the same way.
+      if (!(err instanceof Error) || !/already in use|already exists/i.test(err.message)) throw err;
+    });
+  return { corrected: wrong.join('; ') };
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof Error && /consumer not found/i.test(err.message);
+}
+
+/**
+ * When to resume a re-made durable: a minute before the newest event it
+ * claimed (deliveries in flight then are redelivered and dropped as
+ * duplicates), or undefined when it never claimed one.
+ */
+async function lastClaimed(pool: Pool, schema: string, consumer: string): Promise<Date | undefined> {
+  const { rows } = await pool.query<{ at: Date | null }>(
+    `SELECT max(processed_at) AS at FROM ${quoteSchema(schema)}.processed_events WHERE consumer = $1`,
+    [consumer],
+  );
+  const at = rows[0]?.at;
+  return at === null || at === undefined ? undefined : new Date(at.getTime() - 60_000);
 }
 
 /** A failure thrown by the handler itself (as opposed to the infrastructure around it). */
@@ -256,7 +324,15 @@ export class EventConsumer {
   /** Ensures the durable consumer and starts pulling. */
   async start(): Promise<void> {
     const { jsm, js, names, nc } = this.#deps;
-    await ensureConsumer(jsm, names, this.spec);
+    const { corrected } = await ensureConsumer(jsm, names, this.spec, () =>
+      lastClaimed(this.#deps.pool, this.#deps.schema, this.spec.durable),
+    );
+    if (corrected !== undefined) {
+      this.#log.error({ corrected }, 'the durable consumer was not as defined; re-made');
+      await this.#deps
+        .securityAlert?.(`durable ${this.spec.durable} was found with ${corrected}; re-made as defined`)
+        .catch((err: unknown) => this.#log.error({ err }, 'could not raise the security alert'));
+    }
     await drainOutbox(this.#deps, this.spec.durable, 0);
     this.#relay = setInterval(() => {
       drainOutbox(this.#deps, this.spec.durable, OUTBOX_STALE_MS).catch((err: unknown) =>

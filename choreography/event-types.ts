@@ -361,6 +361,8 @@ export const eventDataSchemas = {
       'token_replay',
       'credential_misuse',
       'bootstrap_refused',
+      // A durable consumer found with another filter or delivery than its definition (and corrected).
+      'consumer_tampered',
     ]),
     principal: z.string().max(256).optional(),
     detail: Text(2048),

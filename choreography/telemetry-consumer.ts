@@ -66,7 +66,7 @@ export class TelemetryConsumer {
 
   /** Creates (or updates) the durable consumer of the partition. */
   async ensure(): Promise<void> {
-    await ensureConsumer(this.#bus.jsm, this.#bus.names, {
+    const { corrected } = await ensureConsumer(this.#bus.jsm, this.#bus.names, {
       durable: this.spec.durable,
       stream: 'telemetry',
       filter: 'telemetry.*',
@@ -75,6 +75,9 @@ export class TelemetryConsumer {
       ackWaitMs: this.spec.ackWaitMs ?? 15_000,
       maxAckPending: Math.max(1024, 4 * (this.spec.prefetch ?? 256)),
     });
+    // Telemetry is not claimed: a re-made partition consumer starts by its own policy; the detector's warm-up replays its window.
+    if (corrected !== undefined)
+      this.#log.error({ corrected }, 'the partition consumer was not as defined; re-made');
   }
 
   /** Stream sequence below which every message has been acknowledged (0: none yet). */

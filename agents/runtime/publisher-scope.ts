@@ -38,3 +38,15 @@ export function publisherScopeCheck(publisher: Publisher, identity: AgentIdentit
     },
   };
 }
+
+/** Raises a `security.alert` about one of this agent's durable consumers, as the agent. */
+export function consumerTamperAlert(
+  publisher: Publisher,
+  identity: AgentIdentity,
+): (detail: string) => Promise<void> {
+  return async (detail) => {
+    await publisher.publish(
+      createEvent('sentinel.security.alert.v1', { kind: 'consumer_tampered', detail }, identity),
+    );
+  };
+}

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { AckPolicy } from '@nats-io/jetstream';
 import { childEnv } from '../../config/index.ts';
 import {
   createEvent,
@@ -249,6 +250,65 @@ describe('choreography against the real NATS and PostgreSQL', () => {
       assert.deepEqual(
         { fence: refusals[0]!.fence, newest: refusals[0]!.newest, eventId: refusals[0]!.eventId },
         { fence: '41', newest: '57', eventId: stale.id },
+      );
+    } finally {
+      await c.stop();
+    }
+  });
+
+  test('consumer - a durable re-made with a filter that matches nothing is corrected on start and alerted; nothing published meanwhile is lost, nothing done twice', async () => {
+    const durable = 'tampered';
+    const seen: string[] = [];
+    const alerts: string[] = [];
+    const deps = { ...env.deps(), securityAlert: async (detail: string) => void alerts.push(detail) };
+    const spec = { durable, stream: 'events', filter: 'incident.opened' } as const;
+    const opened = (n: number) =>
+      createEvent(
+        'sentinel.incident.opened.v1',
+        {
+          incidentId: `inc-tamper-${n}`,
+          environment: 'test',
+          fingerprint: `fp-tamper-${n}`,
+          services: ['checkout'],
+          suspects: ['checkout'],
+          severity: 'warning',
+          title: 'tamper test',
+          signals: 1,
+        },
+        { role: 'correlator', instance: 'c-1' },
+      );
+    const first = opened(1);
+    let c = new EventConsumer(deps, spec, async (e) => void seen.push(e.id));
+    await c.start();
+    await env.publisher.publish(first);
+    await eventually(() => (seen.includes(first.id) ? true : undefined), 10_000, 'the first event');
+    await c.stop();
+    // Another role's credentials re-make the durable so that it matches nothing (what a per-stream grant allowed).
+    const stream = env.bus.names.streams.events;
+    await env.bus.jsm.consumers.delete(stream, durable);
+    await env.bus.jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: env.bus.names.filterOf('events', 'nothing.here'),
+    });
+    const meanwhile = opened(2);
+    await env.publisher.publish(meanwhile);
+    c = new EventConsumer(deps, spec, async (e) => void seen.push(e.id));
+    await c.start();
+    try {
+      await eventually(
+        () => (seen.includes(meanwhile.id) ? true : undefined),
+        10_000,
+        'the event published meanwhile',
+      );
+      const info = await env.bus.jsm.consumers.info(stream, durable);
+      assert.equal(info.config.filter_subject, env.bus.names.filterOf('events', 'incident.opened'));
+      assert.equal(alerts.length, 1);
+      assert.match(alerts[0] ?? '', /durable tampered was found with filter .*nothing\.here/);
+      assert.deepEqual(
+        seen.filter((id) => id === first.id || id === meanwhile.id),
+        [first.id, meanwhile.id],
+        'each handled once',
       );
     } finally {
       await c.stop();
