@@ -14,7 +14,8 @@
  * without a user JWT signed by the `SENTINEL` account, and each agent's JWT
  * carries the subjects its role may use, so the server refuses the rest. A
  * server of ours still running an older config without auth is restarted
- * (operator mode cannot be reloaded), and its streams move into `SENTINEL`.
+ * (operator mode cannot be reloaded), and its streams move into `SENTINEL`;
+ * so is one whose config predates the longer control line agents' JWTs need.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -60,6 +61,14 @@ export function supportsSyncInterval(version: NatsVersion): boolean {
 /** The line that marks a config in operator mode; its absence means an older config without auth. */
 const OPERATOR_LINE = /^operator: /m;
 
+/**
+ * Longest protocol line the server accepts. An agent's CONNECT carries its
+ * user JWT, whose deny list names every other role's durables (with 64
+ * telemetry partitions, about 50 KB); the default 4 KB would refuse it.
+ */
+export const NATS_MAX_CONTROL_LINE = '64KB';
+const CONTROL_LINE = new RegExp(`^max_control_line: ${NATS_MAX_CONTROL_LINE}$`, 'm');
+
 /** The config file of the private instance. `storeDir` must be absolute. */
 export function natsConfigText(options: {
   readonly port: number;
@@ -74,6 +83,8 @@ export function natsConfigText(options: {
     `listen: 127.0.0.1:${options.port}`,
     `http: 127.0.0.1:${options.monitorPort}`,
     'server_name: sentinel_local',
+    // Agents' CONNECT lines carry their user JWTs (see NATS_MAX_CONTROL_LINE).
+    `max_control_line: ${NATS_MAX_CONTROL_LINE}`,
     'jetstream {',
     `  store_dir: ${JSON.stringify(options.storeDir)}`,
     options.syncAlways
@@ -141,7 +152,9 @@ export const natsServer: ServerDefinition = {
   outdated({ paths }) {
     // The running process read this file when it started; `prepare` rewrites it only before a start.
     try {
-      return !OPERATOR_LINE.test(fs.readFileSync(path.join(paths.dataDir, 'nats.conf'), 'utf8'));
+      const text = fs.readFileSync(path.join(paths.dataDir, 'nats.conf'), 'utf8');
+      // Without auth, or with a control line too short for the agents' JWTs: restarted.
+      return !OPERATOR_LINE.test(text) || !CONTROL_LINE.test(text);
     } catch {
       return false;
     }

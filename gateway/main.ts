@@ -94,6 +94,7 @@ export function natsCredentials(config: Config, bus: Bus): AgentCredentialExtras
       ttlS,
       accountSigningSeed,
       names: bus.names,
+      partitions: config.telemetryPartitions,
     });
     return { nats: { jwt, expiresAt: new Date(Date.now() + ttlS * 1000).toISOString() } };
   };

@@ -149,6 +149,7 @@ export {
   AGENT_ROLES,
   agentScopes,
   createAgentNkey,
+  durablesOf,
   eventSubjects,
   GATEWAY_AUDIENCE,
   IDENTITY_COMPONENT,

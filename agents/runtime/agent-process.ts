@@ -16,7 +16,8 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import { bootstrapSecret, createLogger } from '../../config/index.ts';
-import { isAgentRole, natsInboxPrefix } from '../../governance/index.ts';
+import { isAgentRole, natsInboxPrefix, ROLE_GRANTS } from '../../governance/index.ts';
+import type { AgentRole } from '../../governance/index.ts';
 import {
   choreographyMigrations,
   connectBus,
@@ -40,7 +41,7 @@ import type {
   SentinelEvent,
   WorkHandler,
 } from '../../choreography/index.ts';
-import { publisherScopeCheck } from './publisher-scope.ts';
+import { consumerTamperAlert, publisherScopeCheck } from './publisher-scope.ts';
 import { AgentCredentials } from './credentials.ts';
 import { createActorHandler, tickActors } from './actor-handler.ts';
 import type {
@@ -83,6 +84,16 @@ export interface RunningAgent {
 
 export async function startAgent(def: AgentDefinition, options: AgentOptions): Promise<RunningAgent> {
   const { config } = options;
+  // The broker lets a role touch only the durables the scope catalogue lists for it: one not listed would be refused there.
+  if (isAgentRole(def.role) && def.kind !== 'service') {
+    const unlisted = def.subscriptions.filter(
+      (sub) => !ROLE_GRANTS[def.role as AgentRole].durables.includes(sub.name),
+    );
+    if (unlisted.length > 0)
+      throw new Error(
+        `${def.role} subscribes as ${unlisted.map((u) => `${def.role}-${u.name}`).join(', ')}, which the scope catalogue does not list (governance/identity/scopes.ts, durables)`,
+      );
+  }
   const instance = options.instance ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
   const identity: AgentIdentity = { role: def.role, instance };
   const log = (options.log ?? createLogger(config.logLevel)).child({ agent: def.role, instance });
@@ -129,7 +140,11 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
   // One publisher for the process: consumers' outboxes, the forged-event alerts and the role's own code.
   const publisher = new Publisher(bus.js, bus.names);
   const publisherCheck = publisherScopeCheck(publisher, identity);
-  const deps = { ...consumerDeps(bus, pool, schema, log, publisher), publisherCheck };
+  const deps = {
+    ...consumerDeps(bus, pool, schema, log, publisher),
+    publisherCheck,
+    securityAlert: consumerTamperAlert(publisher, identity),
+  };
   const registry = await openRegistry(bus);
   let stopMachine = async () => {};
 

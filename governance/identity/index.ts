@@ -8,6 +8,7 @@
 export {
   AGENT_ROLES,
   agentScopes,
+  durablesOf,
   isAgentRole,
   isPersonRole,
   mayPublish,

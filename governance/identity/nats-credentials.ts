@@ -25,6 +25,9 @@
  * - `$JS.API.INFO`, and replies on its role's own inbox prefix
  *   ({@link natsInboxPrefix}): `_INBOX.>` would let any agent read the replies
  *   of every other, pull-consumer deliveries included.
+ * Another role's durables (from the scope catalogue: create, info, next,
+ * delete, acks) are denied, so a planner's credentials cannot delete the
+ * executor's consumer or pull its approved plans.
  * Creating, changing, purging or deleting a stream, and deleting a message,
  * are denied outright: the streams and buckets are made by an admin process
  * (the supervisor, `sentinel up`) before agents start.
@@ -36,7 +39,7 @@ import { z } from 'zod';
 import { streamKindOf } from '../../choreography/index.ts';
 import type { Names } from '../../choreography/index.ts';
 import { IdentityError, IdentityErrorCode } from './errors.ts';
-import { AGENT_ROLES, ROLE_GRANTS } from './scopes.ts';
+import { AGENT_ROLES, durablesOf, ROLE_GRANTS } from './scopes.ts';
 import type { AgentRole } from './scopes.ts';
 
 /** Allow and deny lists of one direction, as NATS user JWTs carry them. */
@@ -83,8 +86,35 @@ export function eventSubjects(role: AgentRole, names: Names): string[] {
   );
 }
 
-/** The NATS permissions of an agent of `role` in the namespace of `names`. */
-export function natsPermissions(role: AgentRole, names: Names): NatsPermissions {
+/** Telemetry partitions assumed when none are named (the configuration's default). */
+export const DEFAULT_PARTITIONS = 8;
+
+/**
+ * The JetStream API subjects that touch durable `durable` on `stream`:
+ * create (both forms), info, next messages, delete, and its acks.
+ */
+function durableSubjects(stream: string, durable: string): string[] {
+  return [
+    `$JS.API.CONSUMER.CREATE.${stream}.${durable}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.${durable}.>`,
+    `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.${durable}`,
+    `$JS.API.CONSUMER.INFO.${stream}.${durable}`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`,
+    `$JS.API.CONSUMER.DELETE.${stream}.${durable}`,
+    `$JS.ACK.${stream}.${durable}.>`,
+  ];
+}
+
+/**
+ * The NATS permissions of an agent of `role` in the namespace of `names`
+ * (`partitions`: the deployment's telemetry partitions, which name the
+ * detector's durables).
+ */
+export function natsPermissions(
+  role: AgentRole,
+  names: Names,
+  partitions: number = DEFAULT_PARTITIONS,
+): NatsPermissions {
   const grant = ROLE_GRANTS[role];
   const kinds = new Set(grant.consume.map(streamKindOf));
   const read = [
@@ -116,8 +146,15 @@ export function natsPermissions(role: AgentRole, names: Names): NatsPermissions 
     `${natsInboxPrefix(role)}.>`,
     ...read.map((s) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${s}.*`),
   ];
+  // Every other role's durables, on the streams this role may read: the allows above name consumers
+  // by wildcard (ordered consumers have generated names), so these denials keep a role from
+  // deleting, re-making, pulling from or acking another role's durable.
+  const others = AGENT_ROLES.filter((r) => r !== role).flatMap((r) => durablesOf(r, partitions));
+  const foreign = others
+    .filter((d) => read.includes(names.streams[d.stream]))
+    .flatMap((d) => durableSubjects(names.streams[d.stream], d.name));
   return {
-    publish: { allow: publish, deny: [...DENIED_API] },
+    publish: { allow: publish, deny: [...DENIED_API, ...foreign] },
     subscribe: { allow: subscribe, deny: [] },
   };
 }
@@ -143,6 +180,8 @@ export interface MintAgentUserInput {
    */
   readonly accountSigningSeed: Uint8Array | string;
   readonly names: Names;
+  /** The deployment's telemetry partitions (they name the detector's durables). @default 8 */
+  readonly partitions?: number;
   /** Issue time in ms since the epoch. @default Date.now() */
   readonly nowMs?: number;
 }
@@ -202,7 +241,7 @@ export async function mintAgentUser(input: MintAgentUserInput): Promise<string> 
       'accountSigningSeed is not an account key',
     );
   }
-  const perms = natsPermissions(role, input.names);
+  const perms = natsPermissions(role, input.names, input.partitions);
   // Narrowed to this instance's own heartbeat key (`<role>.<instance>`): a replica cannot fake another's.
   const ownHeartbeat = `$KV.${input.names.agentsBucket}.${role}.>`;
   const publish = perms.publish.allow.map((s) =>

@@ -47,6 +47,14 @@ export interface RoleGrant {
   readonly actions: readonly ActionName[];
   /** API scopes the role's token carries besides its events and actions. */
   readonly api: readonly string[];
+  /**
+   * The role's durable consumers on the events stream, by the suffix of their
+   * name (`<role>-<suffix>`). The broker lets no other role touch them; an
+   * agent refuses to start a consumer not listed here. (The detector's
+   * durables are its telemetry partitions, `detector-p<k>`: see
+   * {@link durablesOf}.)
+   */
+  readonly durables: readonly string[];
 }
 
 /**
@@ -67,12 +75,14 @@ export const ROLE_GRANTS: Readonly<Record<AgentRole, RoleGrant>> = {
     consume: [],
     actions: [],
     api: [],
+    durables: [],
   },
   detector: {
     publish: ['sentinel.anomaly.detected.v1', 'sentinel.anomaly.resolved.v1', SECURITY],
     consume: ['sentinel.telemetry.metrics.v1', 'sentinel.telemetry.logs.v1'],
     actions: [],
     api: [],
+    durables: [],
   },
   correlator: {
     publish: [
@@ -90,6 +100,7 @@ export const ROLE_GRANTS: Readonly<Record<AgentRole, RoleGrant>> = {
     ],
     actions: [],
     api: [],
+    durables: ['anomalies', 'topology', 'alerts', 'resolutions'],
   },
   analyst: {
     publish: ['sentinel.rca.started.v1', 'sentinel.rca.token.v1', 'sentinel.rca.completed.v1', SECURITY],
@@ -102,12 +113,14 @@ export const ROLE_GRANTS: Readonly<Record<AgentRole, RoleGrant>> = {
     ],
     actions: [],
     api: [],
+    durables: ['incidents'],
   },
   planner: {
     publish: ['sentinel.plan.proposed.v1', SECURITY],
     consume: ['sentinel.rca.completed.v1', 'sentinel.change.recorded.v1'],
     actions: [],
     api: [],
+    durables: ['root-causes'],
   },
   governor: {
     publish: [
@@ -119,6 +132,7 @@ export const ROLE_GRANTS: Readonly<Record<AgentRole, RoleGrant>> = {
     consume: ['sentinel.plan.proposed.v1', ...ofNoun('approval', 'action')],
     actions: [],
     api: [],
+    durables: ['plans', 'approvals', 'actions'],
   },
   executor: {
     publish: [
@@ -130,13 +144,15 @@ export const ROLE_GRANTS: Readonly<Record<AgentRole, RoleGrant>> = {
     consume: ['sentinel.plan.approved.v1'],
     actions: ActionName.options,
     api: [],
+    durables: ['plans'],
   },
-  auditor: { publish: [SECURITY], consume: ALL, actions: [], api: [] },
+  auditor: { publish: [SECURITY], consume: ALL, actions: [], api: [], durables: [] },
   chaos: {
     publish: ['sentinel.chaos.injected.v1', 'sentinel.chaos.recovered.v1', SECURITY],
     consume: [],
     actions: [],
     api: [],
+    durables: [],
   },
   gateway: {
     publish: [
@@ -150,12 +166,14 @@ export const ROLE_GRANTS: Readonly<Record<AgentRole, RoleGrant>> = {
     consume: ALL,
     actions: [],
     api: [],
+    durables: [],
   },
   runner: {
     publish: ['sentinel.approval.granted.v1', SECURITY],
     consume: ALL,
     actions: [],
     api: [],
+    durables: [],
   },
 };
 
@@ -178,6 +196,26 @@ const PERSON_API: Readonly<Record<PersonRole, readonly string[]>> = {
   // security:read: the whole security log (everyone else sees the records about themselves).
   admin: ['accounts:admin', 'keys:rotate', 'audit:export', 'security:read'],
 };
+
+/**
+ * Every durable consumer of `role`, by full name and stream: its events
+ * durables from the catalogue, and for the detector one per telemetry
+ * partition (`detector-p0` … `detector-p<partitions-1>`).
+ */
+export function durablesOf(
+  role: AgentRole,
+  partitions: number,
+): { readonly name: string; readonly stream: 'events' | 'telemetry' }[] {
+  const events = ROLE_GRANTS[role].durables.map((d) => ({ name: `${role}-${d}`, stream: 'events' as const }));
+  if (role !== 'detector') return events;
+  return [
+    ...events,
+    ...Array.from({ length: partitions }, (_, k) => ({
+      name: `${role}-p${k}`,
+      stream: 'telemetry' as const,
+    })),
+  ];
+}
 
 /** Every API scope a person with `role` holds. */
 export function personScopes(role: PersonRole): string[] {

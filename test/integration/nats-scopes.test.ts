@@ -5,6 +5,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { AckPolicy } from '@nats-io/jetstream';
 import {
   connectBus,
   consumerDeps,
@@ -153,6 +154,51 @@ describe('nats scopes', () => {
     const adminView = await env.bus.kv(env.bus.names.agentsBucket, 10_000);
     assert.notEqual(await adminView.get('detector.scopes-test'), null);
     assert.equal(await adminView.get('executor.scopes-test'), null);
+  });
+
+  test("nats scopes - a planner's credentials can neither delete, re-make, read nor pull from the executor's durable", async () => {
+    const stream = env.bus.names.streams.events;
+    const filter = env.bus.names.filterOf('events', 'plan.approved');
+    // The executor's durable, as the executor makes it.
+    await env.bus.jsm.consumers.add(stream, {
+      durable_name: 'executor-plans',
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: filter,
+    });
+    const planner = await connectAs('planner');
+    await assert.rejects(planner.jsm.consumers.delete(stream, 'executor-plans'), PERMISSION_REFUSED);
+    await assert.rejects(
+      planner.jsm.consumers.add(stream, {
+        durable_name: 'executor-plans',
+        ack_policy: AckPolicy.Explicit,
+        filter_subject: env.bus.names.filterOf('events', 'nothing.here'),
+      }),
+      PERMISSION_REFUSED,
+    );
+    await assert.rejects(planner.jsm.consumers.info(stream, 'executor-plans'), PERMISSION_REFUSED);
+    await assert.rejects(
+      planner.nc.request(`$JS.API.CONSUMER.MSG.NEXT.${stream}.executor-plans`, JSON.stringify({ batch: 1 }), {
+        timeout: 2000,
+      }),
+      PERMISSION_REFUSED,
+    );
+    const after = await env.bus.jsm.consumers.info(stream, 'executor-plans');
+    assert.equal(after.config.filter_subject, filter, 'the durable is as the executor made it');
+    // Its own durable is the planner's to make.
+    await planner.jsm.consumers.add(stream, {
+      durable_name: 'planner-root-causes',
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: env.bus.names.filterOf('events', 'rca.completed'),
+    });
+  });
+
+  test('nats scopes - the largest user JWT of any role (its deny list names every other role’s durables) is accepted by the server', async (t) => {
+    for (const role of ['auditor', 'analyst', 'runner'] as const) {
+      const { jwt } = await credentialsOf(role);
+      t.diagnostic(`${role}: user JWT of ${jwt.length} bytes`);
+      const bus = await connectAs(role);
+      await bus.jsm.streams.info(bus.names.streams.events);
+    }
   });
 
   test('nats scopes - a correlator consumes anomaly.detected with its own credentials and acknowledges it', async () => {

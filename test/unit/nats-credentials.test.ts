@@ -8,6 +8,7 @@ import { names } from '../../choreography/index.ts';
 import {
   AGENT_ROLES,
   createAgentNkey,
+  durablesOf,
   IdentityError,
   mintAgentUser,
   natsInboxPrefix,
@@ -51,6 +52,33 @@ test('natsPermissions - a role consumes only from the streams that hold the type
   assert.ok(consumerApi('detector').length > 0);
   assert.ok(consumerApi('executor').every((s) => s.includes(n.streams.events)));
   assert.ok(consumerApi('executor').length > 0);
+});
+
+test("natsPermissions - no role may touch another role's durables: create, info, next, delete or ack", () => {
+  for (const role of AGENT_ROLES) {
+    const { publish } = natsPermissions(role, n, 4);
+    const reads = (stream: string) =>
+      publish.allow.some((s) => s.startsWith(`$JS.API.CONSUMER.INFO.${stream}.`));
+    for (const other of AGENT_ROLES)
+      for (const d of durablesOf(other, 4)) {
+        const stream = n.streams[d.stream];
+        if (!reads(stream)) continue; // no consumer API on that stream at all
+        const touching = [
+          `$JS.API.CONSUMER.DELETE.${stream}.${d.name}`,
+          `$JS.API.CONSUMER.MSG.NEXT.${stream}.${d.name}`,
+          `$JS.API.CONSUMER.CREATE.${stream}.${d.name}`,
+          `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.${d.name}`,
+          `$JS.ACK.${stream}.${d.name}.>`,
+        ];
+        for (const subject of touching)
+          assert.equal(publish.deny.includes(subject), other !== role, `${role} on ${d.name}: ${subject}`);
+      }
+  }
+  // The detector's durables are its partitions.
+  assert.deepEqual(
+    durablesOf('detector', 3).map((d) => `${d.stream}:${d.name}`),
+    ['telemetry:detector-p0', 'telemetry:detector-p1', 'telemetry:detector-p2'],
+  );
 });
 
 test("natsPermissions - a heartbeat may be written only under the role's own key", () => {
