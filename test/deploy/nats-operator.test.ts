@@ -19,7 +19,9 @@ import { natsAuthPaths } from '../../deploy/nats-auth.ts';
 import { startDetached } from '../../deploy/process-control.ts';
 import { eventually } from '../support/harness.ts';
 
-const port = 34222;
+// Below the kernel's ephemeral range (32768–60999): a fixed port in it can be taken by any
+// outgoing connection of the files running beside this one.
+const port = 21222;
 const url = `nats://127.0.0.1:${port}`;
 
 describe('deploy nats operator mode', () => {
