@@ -66,7 +66,7 @@ export interface GatewayOptions {
 export function createGateway(deps: GatewayDeps, options: GatewayOptions = {}): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   const limits = options.rateLimits ?? DEFAULT_RATE_LIMITS;
-  const throttle = new Throttle(new RateLimiter(deps.now), limits);
+  const throttle = new Throttle(new RateLimiter(deps.now), limits, deps.now);
 
   app.use(requestIds(deps.config.gateway.trustedProxies));
   app.use(countRequests(deps.metrics));
@@ -116,7 +116,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions = {}): 
     if (problem.status >= 500)
       deps.log.error({ err, requestId, method: c.req.method, path: c.req.path }, 'request failed');
     else if (problem.cause !== undefined) deps.log.debug({ err: problem.cause, requestId }, problem.code);
-    await recordDenial(c, problem, deps.securityLog, deps.log, deps.now);
+    await recordDenial(c, problem, deps.securityLog, deps.log, throttle);
     const res = problemResponse(problem, requestId);
     // Every 401 names the scheme to use (RFC 9110 §11.6.1).
     if (problem.status === 401 && !res.headers.has('WWW-Authenticate'))

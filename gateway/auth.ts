@@ -16,6 +16,7 @@ import { HttpProblem } from './context.ts';
 import type { GatewayEnv, Principal } from './context.ts';
 import type { AccountDirectory, SecurityRecorder, TokenIssuer } from './deps.ts';
 import { clientIp, ThrottledKey } from './hardening.ts';
+import type { Throttle } from './hardening.ts';
 import type { Logger } from '../config/index.ts';
 import { GATEWAY_AUDIENCE, TokenType } from '../governance/index.ts';
 
@@ -117,17 +118,11 @@ export function alreadyRecorded(problem: HttpProblem): HttpProblem {
   return problem;
 }
 
-/** Seconds between two `throttled` records of one bucket: a flood leaves one record a minute, not one per request. */
-const THROTTLE_RECORD_EVERY_MS = 60_000;
-/** Buckets remembered for that (a flood of distinct buckets forgets the oldest). */
-const MAX_THROTTLE_KEYS = 10_000;
-const throttleRecorded = new Map<string, { atMs: number; since: number }>();
-
 /**
  * Writes the security record of a refusal: `denied` for a 401 or 403, with
  * the request id, the caller (when known) and the refusal code; `throttled`
- * for a 429, at most once a minute per bucket, counting the refusals since
- * the last record. A failure to write is logged, never turned into a second
+ * for a 429, as often as `throttle` says (once a minute per bucket), counting
+ * the refusals since the last record. A failure to write is logged, never turned into a second
  * error: the refusal stands either way.
  */
 export async function recordDenial(
@@ -135,7 +130,7 @@ export async function recordDenial(
   problem: HttpProblem,
   securityLog: SecurityRecorder,
   log: Logger,
-  now: () => number = Date.now,
+  throttle?: Pick<Throttle, 'recordable'>,
 ): Promise<void> {
   if (recorded.has(problem)) return;
   const principal = c.get('principal');
@@ -143,20 +138,10 @@ export async function recordDenial(
   let detail = `${c.req.method} ${c.req.path.slice(0, 256)}: ${problem.status} ${problem.code}`;
   if (problem.status === 429) {
     const key = problem.cause instanceof ThrottledKey ? problem.cause.key : `other:${clientIp(c)}`;
-    const seen = throttleRecorded.get(key);
-    const at = now();
-    if (seen !== undefined && at - seen.atMs < THROTTLE_RECORD_EVERY_MS) {
-      seen.since += 1;
-      return;
-    }
-    throttleRecorded.delete(key);
-    throttleRecorded.set(key, { atMs: at, since: 0 });
-    if (throttleRecorded.size > MAX_THROTTLE_KEYS) {
-      const oldest = throttleRecorded.keys().next();
-      if (oldest.done !== true) throttleRecorded.delete(oldest.value);
-    }
+    const due = throttle === undefined ? { since: undefined } : throttle.recordable(key);
+    if (due === undefined) return;
     kind = 'throttled';
-    detail = `${detail}; bucket ${key}${seen === undefined ? '' : `; ${seen.since} more refused since the last record`}`;
+    detail = `${detail}; bucket ${key}${due.since === undefined ? '' : `; ${due.since} more refused since the last record`}`;
   } else if (problem.status !== 401 && problem.status !== 403) return;
   try {
     await securityLog.record({

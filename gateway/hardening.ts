@@ -167,6 +167,9 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
 /** Keys remembered at most; the least recently seen are forgotten first (their buckets were full anyway, mostly). */
 const MAX_KEYS = 50_000;
 
+/** Least time between two `throttled` security records of one bucket. */
+const THROTTLE_RECORD_EVERY_MS = 60_000;
+
 /**
  * Token buckets in this process's memory. Each gateway replica limits on its
  * own, so N replicas allow up to N times the rate: acceptable for an edge
@@ -239,10 +242,35 @@ export class ThrottledKey extends Error {
 export class Throttle {
   readonly #limiter: RateLimiter;
   readonly #limits: RateLimits;
+  readonly #now: () => number;
+  /** Per bucket: when its last `throttled` record was written, and how many 429s it answered since. */
+  readonly #recorded = new Map<string, { atMs: number; since: number }>();
 
-  constructor(limiter: RateLimiter, limits: RateLimits) {
+  constructor(limiter: RateLimiter, limits: RateLimits, now: () => number = Date.now) {
     this.#limiter = limiter;
     this.#limits = limits;
+    this.#now = now;
+  }
+
+  /**
+   * Whether a 429 of bucket `key` is to leave a security record now: at most
+   * one a minute per bucket (a flood must not become a flood of writes), with
+   * how many were refused since the last record; undefined when not.
+   */
+  recordable(key: string): { readonly since: number | undefined } | undefined {
+    const at = this.#now();
+    const seen = this.#recorded.get(key);
+    if (seen !== undefined && at - seen.atMs < THROTTLE_RECORD_EVERY_MS) {
+      seen.since += 1;
+      return undefined;
+    }
+    this.#recorded.delete(key);
+    this.#recorded.set(key, { atMs: at, since: 0 });
+    if (this.#recorded.size > MAX_KEYS) {
+      const oldest = this.#recorded.keys().next();
+      if (oldest.done !== true) this.#recorded.delete(oldest.value);
+    }
+    return { since: seen?.since };
   }
 
   /** Charges a request that makes state without a credential to its client; a 429 when the bucket is empty. */

@@ -6,7 +6,7 @@ export { createGateway, toProblem } from './app.ts';
 export { authenticate, bearerChallenge, tokenRefused } from './auth.ts';
 export { HttpProblem, principalOf, requireScope } from './context.ts';
 export { GatewayStartError, IngestError } from './errors.ts';
-export { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_RATE_LIMITS, RateLimiter } from './hardening.ts';
+export { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_RATE_LIMITS, RateLimiter, Throttle } from './hardening.ts';
 export { dependencyProbes, startGateway } from './main.ts';
 export { openApiDocument, ROUTES } from './openapi.ts';
 export {

@@ -89,9 +89,11 @@ export const webauthnDocs: OpenApiPaths = {
       operationId: 'post_v1_webauthn_authentication_options',
       tags: ['webauthn'],
       summary: 'Options to sign in with a passkey',
+      description:
+        'The same for every caller: a `username` may be sent (older consoles did) and is not looked at, so the answer tells nobody who has an account or a key; passkeys are discoverable. Each answer keeps a challenge until it is used or expires, so a client without a credential gets a few a second (429 beyond).',
       security: [],
       requestBody: { ...json(AuthenticationOptions), required: false },
-      responses: { ...ok('PublicKeyCredentialRequestOptions'), ...problems(400) },
+      responses: { ...ok('PublicKeyCredentialRequestOptions'), ...problems(400, 429) },
     },
   },
   '/webauthn/authentication/verify': {

@@ -125,6 +125,27 @@ export function streamRoutes(deps: StreamDeps): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.get('/', async (c) => {
     const principal = requireScope(c, 'stream:read');
+    const q = query(c, streamQuerySchema);
+    const header = c.req.header('last-event-id');
+    const afterSeq =
+      header === undefined ? q.lastEventId : parseWith('Last-Event-ID header', lastEventIdSchema, header);
+    const filter: StreamFilter = {
+      ...(q.incident === undefined ? {} : { incident: q.incident }),
+      ...(q.type === undefined ? {} : { types: q.type }),
+    };
+    const unavailable = (cause: unknown) => {
+      deps.log.warn({ err: cause }, 'live-stream hub unavailable');
+      return new HttpProblem(503, 'stream_unavailable', 'the live stream is unavailable; retry shortly', {
+        cause,
+        headers: { 'Retry-After': '5' },
+      });
+    };
+    try {
+      await hub.start();
+    } catch (cause) {
+      throw unavailable(cause);
+    }
+    // Counted and joined with no await in between, so two requests at once cannot both take the last place.
     let held = 0;
     for (const o of owners.values()) if (o.subject === principal.subject) held++;
     if (held >= maxPerPrincipal)
@@ -134,17 +155,8 @@ export function streamRoutes(deps: StreamDeps): Hono<GatewayEnv> {
         `${principal.subject} already holds ${held} live streams; close one first`,
         { headers: { 'Retry-After': '5' } },
       );
-    const q = query(c, streamQuerySchema);
-    const header = c.req.header('last-event-id');
-    const afterSeq =
-      header === undefined ? q.lastEventId : parseWith('Last-Event-ID header', lastEventIdSchema, header);
-    const filter: StreamFilter = {
-      ...(q.incident === undefined ? {} : { incident: q.incident }),
-      ...(q.type === undefined ? {} : { types: q.type }),
-    };
     let joined: Joined;
     try {
-      await hub.start();
       joined = hub.join({
         filter,
         abort: connectionOf(c),
@@ -156,11 +168,7 @@ export function streamRoutes(deps: StreamDeps): Hono<GatewayEnv> {
         },
       });
     } catch (cause) {
-      deps.log.warn({ err: cause }, 'live-stream hub unavailable');
-      throw new HttpProblem(503, 'stream_unavailable', 'the live stream is unavailable; retry shortly', {
-        cause,
-        headers: { 'Retry-After': '5' },
-      });
+      throw unavailable(cause);
     }
     const { subscriber, liveAfterSeq } = joined;
     const username = principal.kind === 'person' ? principal.subject.replace(/^person:/, '') : undefined;

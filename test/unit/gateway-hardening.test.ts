@@ -8,6 +8,8 @@ import {
   parseJsonText,
   problemBody,
   RateLimiter,
+  Throttle,
+  DEFAULT_RATE_LIMITS,
 } from '../../gateway/index.ts';
 
 test('gateway - a token bucket allows its capacity at once, then refills at its rate', () => {
@@ -70,4 +72,20 @@ test('gateway - a body nested past the bound is a 400 before JSON.parse or any s
   );
   const ok = '['.repeat(MAX_JSON_DEPTH) + ']'.repeat(MAX_JSON_DEPTH);
   assert.ok(Array.isArray(parseJsonText(ok)));
+});
+
+test('Throttle - a bucket leaves one throttled record a minute, counting the refusals in between', () => {
+  let now = 1_000_000;
+  const clock = () => now;
+  const t = new Throttle(new RateLimiter(clock), DEFAULT_RATE_LIMITS, clock);
+  assert.deepEqual(t.recordable('fail:a'), { since: undefined });
+  assert.equal(t.recordable('fail:a'), undefined);
+  assert.equal(t.recordable('fail:a'), undefined);
+  // Another bucket is recorded on its own.
+  assert.deepEqual(t.recordable('fail:b'), { since: undefined });
+  now += 59_999;
+  assert.equal(t.recordable('fail:a'), undefined);
+  now += 1;
+  assert.deepEqual(t.recordable('fail:a'), { since: 3 });
+  assert.equal(t.recordable('fail:a'), undefined);
 });
