@@ -42,7 +42,7 @@ import type { SentinelEvent } from './envelope.ts';
 import { EventValidationError, NonRetryableError } from './errors.ts';
 import type { StreamKind } from './event-types.ts';
 import { checkFence } from './fencing.ts';
-import { pruneProcessed, wasProcessed } from './idempotency.ts';
+import { lastClaimedAt, pruneProcessed, wasProcessed } from './idempotency.ts';
 import { inTransaction, quoteSchema } from './migrations.ts';
 import { eventsHandled, fenceRefusalsTotal, handleLatency } from './metrics.ts';
 import { Publisher } from './publisher.ts';
@@ -256,20 +256,6 @@ function isNotFound(err: unknown): boolean {
   return err instanceof Error && /consumer not found/i.test(err.message);
 }
 
-/**
- * When to resume a re-made durable: a minute before the newest event it
- * claimed (deliveries in flight then are redelivered and dropped as
- * duplicates), or undefined when it never claimed one.
- */
-async function lastClaimed(pool: Pool, schema: string, consumer: string): Promise<Date | undefined> {
-  const { rows } = await pool.query<{ at: Date | null }>(
-    `SELECT max(processed_at) AS at FROM ${quoteSchema(schema)}.processed_events WHERE consumer = $1`,
-    [consumer],
-  );
-  const at = rows[0]?.at;
-  return at === null || at === undefined ? undefined : new Date(at.getTime() - 60_000);
-}
-
 /** A failure thrown by the handler itself (as opposed to the infrastructure around it). */
 class HandlerFailure extends Error {
   override readonly cause: unknown;
@@ -325,7 +311,7 @@ export class EventConsumer {
   async start(): Promise<void> {
     const { jsm, js, names, nc } = this.#deps;
     const { corrected } = await ensureConsumer(jsm, names, this.spec, () =>
-      lastClaimed(this.#deps.pool, this.#deps.schema, this.spec.durable),
+      lastClaimedAt(this.#deps.pool, this.#deps.schema, this.spec.durable, 60_000),
     );
     if (corrected !== undefined) {
       this.#log.error({ corrected }, 'the durable consumer was not as defined; re-made');

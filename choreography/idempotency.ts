@@ -64,3 +64,22 @@ export async function pruneProcessed(
   );
   return res.rowCount ?? 0;
 }
+
+/**
+ * When a re-made durable is to resume: `marginMs` before the newest event
+ * `consumer` claimed (deliveries in flight then come again and are dropped as
+ * duplicates), or undefined when it never claimed one.
+ */
+export async function lastClaimedAt(
+  db: Pick<PoolClient, 'query'>,
+  schema: string,
+  consumer: string,
+  marginMs: number,
+): Promise<Date | undefined> {
+  const { rows } = await db.query<{ at: Date | null }>(
+    `SELECT max(processed_at) AS at FROM ${quoteSchema(schema)}.processed_events WHERE consumer = $1`,
+    [consumer],
+  );
+  const at = rows[0]?.at;
+  return at === null || at === undefined ? undefined : new Date(at.getTime() - marginMs);
+}

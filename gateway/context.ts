@@ -20,6 +20,13 @@ export interface Principal {
   readonly sessionId?: string;
 }
 
+/** The username of a person's subject (`person:<username>`), or undefined for anyone else. */
+export function usernameOf(p: Principal): string | undefined {
+  return p.kind === 'person' && p.subject.startsWith('person:')
+    ? p.subject.slice('person:'.length)
+    : undefined;
+}
+
 /** The Hono environment of every gateway route. */
 export interface GatewayEnv {
   Variables: {

@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { AgentIdentity, Bus, Publisher } from '../../choreography/index.ts';
 import type { Logger } from '../../config/index.ts';
 import type { RunbookCatalogue, TargetFacts } from '../../governance/index.ts';
+import type { SecurityRecorder } from '../deps.ts';
 
 /** What is known about a proposal's target now, and where that came from (for the plan's reasons). */
 export interface TargetFactsLookup {
@@ -37,15 +38,7 @@ export interface McpDeps {
    */
   readonly targetFacts?: TargetFactsLookup;
   /** Where a refused tool call (a missing scope) is recorded. @default not recorded */
-  readonly securityLog?: {
-    record(e: {
-      kind: 'denied';
-      principal?: string;
-      detail: string;
-      ip?: string;
-      requestId?: string;
-    }): Promise<void>;
-  };
+  readonly securityLog?: Pick<SecurityRecorder, 'record'>;
   /** @default Date.now */
   readonly now?: () => number;
 }

@@ -8,8 +8,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { agentScopes, isPersonRole, personScopes } from '../../governance/index.ts';
 import { alreadyRecorded } from '../auth.ts';
-import { HttpProblem, principalOf } from '../context.ts';
-import type { GatewayEnv, Principal } from '../context.ts';
+import { HttpProblem, principalOf, usernameOf } from '../context.ts';
+import type { GatewayEnv } from '../context.ts';
 import type { GatewayDeps } from '../deps.ts';
 import { clientIp } from '../hardening.ts';
 import type { Throttle } from '../hardening.ts';
@@ -29,13 +29,6 @@ export interface AgentCredentialRequest {
 
 /** Extra members of the agent-credentials response (NATS credentials, say). */
 export type AgentCredentialExtras = (request: AgentCredentialRequest) => Promise<Record<string, unknown>>;
-
-/** The username of a person's subject (`person:<username>`), or undefined for anyone else. */
-export function usernameOf(p: Principal): string | undefined {
-  return p.kind === 'person' && p.subject.startsWith('person:')
-    ? p.subject.slice('person:'.length)
-    : undefined;
-}
 
 /** Whether two secrets are equal, in time independent of where they differ (and of their lengths). */
 function sameSecret(a: string, b: string): boolean {

@@ -28,7 +28,7 @@
  */
 import { Hono } from 'hono';
 import type { Context } from 'hono';
-import { HttpProblem, requireScope } from '../context.ts';
+import { HttpProblem, requireScope, usernameOf } from '../context.ts';
 import type { GatewayEnv } from '../context.ts';
 import { parseWith, query } from '../problem.ts';
 import type { Bus } from '../../choreography/index.ts';
@@ -171,7 +171,7 @@ export function streamRoutes(deps: StreamDeps): Hono<GatewayEnv> {
       throw unavailable(cause);
     }
     const { subscriber, liveAfterSeq } = joined;
-    const username = principal.kind === 'person' ? principal.subject.replace(/^person:/, '') : undefined;
+    const username = usernameOf(principal);
     owners.set(subscriber, {
       subject: principal.subject,
       ...(username === undefined ? {} : { username }),
