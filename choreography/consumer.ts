@@ -716,6 +716,9 @@ function sleep(ms: number): Promise<void> {
  * dead-lettered as `invalid`; those whose publisher may not publish their type
  * as `forbidden`, and reported. Undefined when the message was dead-lettered.
  */
+/** How long an event whose check could not be made waits before it is delivered again. */
+const ADMIT_RETRY_MS = 2000;
+
 export async function admit(
   msg: JsMsg,
   check: PublisherCheck | undefined,
@@ -732,7 +735,15 @@ export async function admit(
     await o.deadLetter(DeadLetterReason.invalid, err);
     return undefined;
   }
-  const refusal = check?.refuse(event);
+  let refusal: string | undefined;
+  try {
+    refusal = await check?.refuse(event);
+  } catch (err) {
+    // The check could not be made (its registry is down): the event comes back later.
+    o.log.warn({ err, eventId: event.id, type: event.type }, 'could not check an event; redelivering it');
+    msg.nak(ADMIT_RETRY_MS);
+    return undefined;
+  }
   if (refusal === undefined) return event;
   o.log.warn({ eventId: event.id, type: event.type, agent: event.agent }, `forged event refused: ${refusal}`);
   await o.deadLetter(DeadLetterReason.forbidden, new NonRetryableError(refusal), event);

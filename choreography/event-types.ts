@@ -112,6 +112,28 @@ const Target = z.object({
   name: z.string().min(1).max(253),
 });
 
+/**
+ * What an auditor needs to check an approval again without trusting the
+ * gateway: the WebAuthn assertion as the authenticator signed it, the
+ * challenge it answered and what that challenge was derived from (the plan's
+ * id and hash and the approver are the event's; the nonce and the expiry are
+ * here), and the counter and user-verification flag it carried.
+ */
+const ApprovalEvidence = z.object({
+  method: z.literal('webauthn'),
+  challenge: z.string().max(256),
+  /** Base64url of the 16 random bytes the challenge was derived with. */
+  nonce: z.string().max(64).optional(),
+  /** When the challenge stopped being accepted. */
+  expiresAt: IsoTime.optional(),
+  clientDataJSON: z.string().max(8192),
+  authenticatorData: z.string().max(8192),
+  signature: z.string().max(2048),
+  signCount: z.number().int().nonnegative(),
+  userVerified: z.boolean(),
+  requestedBy: z.string().max(256).optional(),
+});
+
 const Plan = z.object({
   planId: Id,
   incidentId: Id,
@@ -273,7 +295,17 @@ export const eventDataSchemas = {
     plan: Plan,
     planHash: z.string().regex(/^[0-9a-f]{64}$/),
     rules: z.array(z.string().max(256)).max(100),
-    approvals: z.array(z.object({ approver: z.string().max(256), at: IsoTime })).max(2),
+    /** The approvals that counted, each with its evidence, so the executor verifies them itself. */
+    approvals: z
+      .array(
+        z.object({
+          approver: z.string().max(256),
+          at: IsoTime,
+          credentialId: z.string().max(1024).optional(),
+          evidence: ApprovalEvidence.optional(),
+        }),
+      )
+      .max(2),
   }),
   'sentinel.plan.rejected.v1': z.object({
     planId: Id,
@@ -296,24 +328,8 @@ export const eventDataSchemas = {
     planHash: z.string().regex(/^[0-9a-f]{64}$/),
     approver: z.string().max(256),
     credentialId: z.string().max(1024),
-    /**
-     * What an auditor needs to check the approval again without trusting the
-     * gateway: the WebAuthn assertion as the authenticator signed it, the
-     * challenge it answered (derived from the plan hash and the approver) and
-     * the counter and user-verification flag it carried.
-     */
-    evidence: z
-      .object({
-        method: z.literal('webauthn'),
-        challenge: z.string().max(256),
-        clientDataJSON: z.string().max(8192),
-        authenticatorData: z.string().max(8192),
-        signature: z.string().max(2048),
-        signCount: z.number().int().nonnegative(),
-        userVerified: z.boolean(),
-        requestedBy: z.string().max(256).optional(),
-      })
-      .optional(),
+    /** The WebAuthn assertion that proves it (see ApprovalEvidence); approvals without it count for nothing. */
+    evidence: ApprovalEvidence.optional(),
   }),
   'sentinel.approval.denied.v1': z.object({
     planId: Id,
@@ -363,6 +379,8 @@ export const eventDataSchemas = {
       'bootstrap_refused',
       // A durable consumer found with another filter or delivery than its definition (and corrected).
       'consumer_tampered',
+      // An approval whose WebAuthn evidence does not verify (forged, replayed, altered): it counted for nothing.
+      'approval_unverified',
     ]),
     principal: z.string().max(256).optional(),
     detail: Text(2048),

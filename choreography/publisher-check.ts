@@ -11,8 +11,13 @@ import type { SentinelEvent } from './envelope.ts';
 
 /** Decides whether an event's publisher may publish it, and raises the alarm when not. */
 export interface PublisherCheck {
-  /** Why the publisher named in `event.agent` may not publish `event.type`; undefined when it may. */
-  refuse(event: SentinelEvent): string | undefined;
+  /**
+   * Why the event may not be handled: its publisher named in `event.agent`
+   * may not publish `event.type`, or its proof does not hold (an approval's
+   * WebAuthn evidence, say). Undefined when it may. A rejected promise means
+   * the check could not be made (a registry down) and the event is retried.
+   */
+  refuse(event: SentinelEvent): string | undefined | Promise<string | undefined>;
   /**
    * Reports a refused event (a security alert, say). Called after the event
    * is dead-lettered; a failure here is logged and never blocks the consumer.

@@ -37,6 +37,7 @@ export {
 } from './policy/index.ts';
 export type {
   Approval,
+  ApprovalProof,
   ApprovedDecision,
   BreakerState,
   BreakerStatus,
@@ -139,8 +140,12 @@ export type {
 } from './runbooks/index.ts';
 // --- end runbooks ---
 
-// --- approval: the hash an approval binds to (governance/approval/) ---
+// --- approval: the hash an approval binds to, its challenge, and its verification (governance/approval/) ---
 export { canonicalJson, planHash } from './approval/plan-hash.ts';
+export { approvalChallenge, bindingText, newNonce } from './approval/approval-challenge.ts';
+export { ApprovalVerifier } from './approval/verify-approval.ts';
+export type { ApprovalBinding } from './approval/approval-challenge.ts';
+export type { ApprovalClaim, ApprovalRegistry, ApprovalVerdict } from './approval/verify-approval.ts';
 // --- end approval ---
 
 // --- identity: scopes, tokens, people, sessions, security log, NATS credentials (governance/identity/) ---
@@ -149,6 +154,7 @@ export {
   AGENT_ROLES,
   agentScopes,
   createAgentNkey,
+  CredentialStore,
   durablesOf,
   eventSubjects,
   GATEWAY_AUDIENCE,
@@ -175,6 +181,8 @@ export {
   TokenAuthority,
   TokenType,
   USERNAME_PATTERN,
+  WEBAUTHN_COMPONENT,
+  webauthnMigrations,
 } from './identity/index.ts';
 export type {
   Account,
@@ -184,6 +192,7 @@ export type {
   IssueRequest,
   MintAgentUserInput,
   NatsPermissions,
+  NewCredential,
   PersonRole,
   PrincipalKind,
   RoleGrant,
@@ -192,6 +201,7 @@ export type {
   SecurityRecord,
   Session,
   SignInMethod,
+  StoredCredential,
   SubjectPermission,
   TokenAuthorityOptions,
   VerifiedToken,

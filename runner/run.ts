@@ -16,13 +16,13 @@ import type { Config } from '../config/index.ts';
 import { fleetToken } from '../config/index.ts';
 import { announceSource, listAgents, openDiscovery, openRegistry, withdrawSource } from '../agents/index.ts';
 import type { Heartbeat } from '../agents/index.ts';
-import { configBusOptions, connectBus, createEvent, pause, Publisher } from '../choreography/index.ts';
-import type { EventData, SentinelEvent } from '../choreography/index.ts';
+import { configBusOptions, connectBus, pause } from '../choreography/index.ts';
 import { silentLog, stackUp, swarmUp } from '../deploy/index.ts';
 import { startFleet } from '../fleet/index.ts';
 import { TokenLedger } from '../governance/index.ts';
 import { Redis } from 'ioredis';
 import type { Scenario } from '../fleet/index.ts';
+import { ScenarioApprovers } from './approvers.ts';
 import { RunObserver } from './observer.ts';
 import { buildReport } from './report.ts';
 import type { ScenarioReport } from './report.ts';
@@ -73,6 +73,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;
   let renew: NodeJS.Timeout | undefined;
   const discovery = await openDiscovery(bus);
+  // Plans that need approvals are approved by people through the gateway, with software keys.
+  const approvers = new ScenarioApprovers(config, say);
   try {
     if (options.startSwarm !== false) {
       const { started } = await swarmUp(config);
@@ -95,7 +97,6 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
       () => void announceSource(discovery, source).catch(() => undefined),
       ANNOUNCE_EVERY_MS,
     );
-    const approver = new TestApprover(new Publisher(bus.js, bus.names), say);
     fleet.startLoad(scenario.load);
     say(`${scenario.name}: load ${scenario.load.rps} rps; warming up for ${warmupS} s`);
     await sleep(warmupS * 1000);
@@ -117,7 +118,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
         say(`${scenario.name}: t=${atS} s fault ${f.kind} on ${f.service}`);
       }
       if (nowS >= scenario.durationS) break;
-      await approver.answer(observer);
+      await approvers.answer(observer);
       await options.onTick?.({ nowS, observer });
       if (
         !options.full &&
@@ -151,6 +152,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     await withdrawSource(discovery, environment).catch(() => undefined);
     await fleet?.stop();
     await observer.stop();
+    await approvers.close().catch(() => undefined);
     await bus.close();
   }
 }
@@ -191,56 +193,6 @@ function settled(
   if (opened.every((o) => ended.has(o.event.data.incidentId))) return sinceMs(last);
   if (firstFaultS === undefined || e.resolveWithinS === undefined) return sinceMs(last);
   return Date.now() - t0Ms >= (firstFaultS + e.resolveWithinS * deadlineFactor + settleS) * 1000;
-}
-
-/**
- * The scenario's configured approver. Until the gateway verifies people's
- * hardware keys, it answers each approval request the way a person would
- * through it: one `approval.granted` per approval needed, each from a
- * different test identity, bound to the plan's hash. It never publishes a
- * plan's approval itself: the governor still decides.
- */
-class TestApprover {
-  readonly #publisher: Publisher;
-  readonly #say: (line: string) => void;
-  readonly #answered = new Set<string>();
-  static readonly identity = { role: 'runner', instance: 'scenario-runner' };
-
-  constructor(publisher: Publisher, say: (line: string) => void) {
-    this.#publisher = publisher;
-    this.#say = say;
-  }
-
-  async answer(observer: RunObserver): Promise<void> {
-    for (const { event } of observer.ofType('sentinel.approval.requested.v1')) {
-      if (this.#answered.has(event.id)) continue;
-      this.#answered.add(event.id);
-      const d: EventData<'sentinel.approval.requested.v1'> = event.data;
-      for (let i = 1; i <= d.approvalsNeeded; i++) await this.#grant(event, d, `approver-${i}@scenario.test`);
-      this.#say(`approved plan ${d.planId} (${d.approvalsNeeded} approval(s), test identities)`);
-    }
-  }
-
-  async #grant(
-    request: SentinelEvent<'sentinel.approval.requested.v1'>,
-    d: EventData<'sentinel.approval.requested.v1'>,
-    approver: string,
-  ): Promise<void> {
-    await this.#publisher.publish(
-      createEvent(
-        'sentinel.approval.granted.v1',
-        {
-          planId: d.planId,
-          environment: d.environment,
-          planHash: d.planHash,
-          approver,
-          credentialId: 'scenario-test-identity',
-        },
-        TestApprover.identity,
-        { cause: request, id: `${d.planId}-granted-by-${approver}` },
-      ),
-    );
-  }
 }
 
 /** What the model cost for the incident, from the token ledger (the analyst records every call there). */

@@ -5,7 +5,10 @@
  *
  * For each `plan.approved`:
  * 1. the plan is checked again: its hash must be the one approved, it must
- *    not have expired, and this replica must still lead;
+ *    not have expired, each approval it carries must verify from its WebAuthn
+ *    evidence against the credential registry (a refused one raises a
+ *    security alert and counts for nothing), enough must remain for its
+ *    tier, and this replica must still lead;
  * 2. `action.started` is published, then the driver acts, keyed by the plan
  *    id (a retry, by this leader or the next, acts once) and fenced by the
  *    leadership revision (the target refuses an older leader);
@@ -30,6 +33,7 @@ import {
 import type { Policy } from '../../governance/index.ts';
 import type { RunbookCatalogue } from '../../governance/index.ts';
 import type { WorkAgentContext, WorkAgentDefinition } from '../runtime/agent-definition.ts';
+import { unverifiedApprovalAlert } from '../runtime/publisher-scope.ts';
 import { commitEmitter } from '../runtime/work-output.ts';
 import type { ActionResult } from './drivers/driver.ts';
 import { DriverError } from './errors.ts';
@@ -59,6 +63,39 @@ async function targetsOf(url: string, service: string) {
   return items.filter((t) => t.service === service);
 }
 
+/**
+ * The approvals `plan.approved` carries that verify from their own evidence;
+ * each that does not is reported as a security alert and left out.
+ */
+async function verifiedApprovals(
+  agent: WorkAgentContext,
+  event: SentinelEvent,
+): Promise<EventData<'sentinel.plan.approved.v1'>['approvals']> {
+  const d = event.data as EventData<'sentinel.plan.approved.v1'>;
+  const verified: EventData<'sentinel.plan.approved.v1'>['approvals'] = [];
+  for (const a of d.approvals) {
+    const verdict = await agent.approvals.verify(
+      {
+        planId: d.plan.planId,
+        planHash: d.planHash,
+        approver: a.approver,
+        credentialId: a.credentialId ?? '',
+        ...(a.evidence === undefined ? {} : { evidence: a.evidence }),
+      },
+      Date.parse(a.at),
+    );
+    if (verdict.valid) verified.push(a);
+    else {
+      agent.log.warn(
+        { planId: d.plan.planId, approver: a.approver, reason: verdict.reason },
+        'approval refused',
+      );
+      await unverifiedApprovalAlert(agent.publisher, agent.identity, event, a.approver, verdict.reason);
+    }
+  }
+  return verified;
+}
+
 async function execute(
   agent: WorkAgentContext,
   catalogue: RunbookCatalogue,
@@ -74,7 +111,7 @@ async function execute(
     throw new NonRetryableError(`plan ${plan.planId} does not match the hash it was approved under`);
   if (!(Date.now() < Date.parse(plan.expiresAt)))
     return { outcome: 'failed', error: `the plan expired at ${plan.expiresAt} before it could run` };
-  const lacking = approvalsLacking(policy, plan, d.approvals, Date.now());
+  const lacking = approvalsLacking(policy, plan, await verifiedApprovals(agent, event), Date.now());
   if (lacking !== undefined) return { outcome: 'failed', error: lacking };
   if (plan.action === 'escalate')
     return { outcome: 'escalated', reason: `the runbook for this fault pages a person` };

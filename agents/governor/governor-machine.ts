@@ -19,7 +19,14 @@ import {
   recordExecution,
   validApprovals,
 } from '../../governance/index.ts';
-import type { Approval, Decision, Policy, PolicyState, Verdict } from '../../governance/index.ts';
+import type {
+  Approval,
+  ApprovalProof,
+  Decision,
+  Policy,
+  PolicyState,
+  Verdict,
+} from '../../governance/index.ts';
 import type { PublishIntent } from '../runtime/agent-definition.ts';
 
 /** A plan the governor has not finished with. */
@@ -58,6 +65,8 @@ export type GovernorEvent =
       readonly planHash: string;
       readonly approver: string;
       readonly atMs: number;
+      /** Verified by the consumer before the machine sees it; carried on to `plan.approved`. */
+      readonly proof?: ApprovalProof;
     }
   | {
       readonly type: 'denial';
@@ -191,7 +200,13 @@ export function createGovernorMachine(policyConfig: Policy) {
             plan,
             planHash: p.planHash,
             rules: decision.rules.slice(0, 100).map((r) => r.slice(0, 256)),
-            approvals: decision.approvals.map((a) => ({ approver: a.approver, at: iso(a.atMs) })),
+            approvals: decision.approvals.map((a) => ({
+              approver: a.approver,
+              at: iso(a.atMs),
+              ...(a.proof === undefined
+                ? {}
+                : { credentialId: a.proof.credentialId, evidence: a.proof.evidence }),
+            })),
           },
           plan.incidentId,
         );
@@ -283,7 +298,14 @@ export function createGovernorMachine(policyConfig: Policy) {
               if (!p || p.status !== 'waiting' || p.planHash !== event.planHash) return;
               const approvals = validApprovals(
                 policyConfig,
-                [...p.approvals, { approver: event.approver, atMs: event.atMs }],
+                [
+                  ...p.approvals,
+                  {
+                    approver: event.approver,
+                    atMs: event.atMs,
+                    ...(event.proof === undefined ? {} : { proof: event.proof }),
+                  },
+                ],
                 event.atMs,
                 p.requestedBy,
               );

@@ -35,7 +35,17 @@ function toMachineEvent(event: SentinelEvent): GovernorEvent | undefined {
     }
     case 'sentinel.approval.granted.v1': {
       const d = event.data as EventData<'sentinel.approval.granted.v1'>;
-      return { type: 'approval', planId: d.planId, planHash: d.planHash, approver: d.approver, atMs };
+      // The consumer verified the evidence before this (see publisher-scope.ts): an approval without it never gets here.
+      return {
+        type: 'approval',
+        planId: d.planId,
+        planHash: d.planHash,
+        approver: d.approver,
+        atMs,
+        ...(d.evidence === undefined
+          ? {}
+          : { proof: { credentialId: d.credentialId, evidence: d.evidence } }),
+      };
     }
     case 'sentinel.approval.denied.v1': {
       const d = event.data as EventData<'sentinel.approval.denied.v1'>;

@@ -21,6 +21,7 @@ import type { Etcd3 } from 'etcd3';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
+import type { ApprovalVerifier } from '../../governance/index.ts';
 import type {
   PublisherCheck,
   AgentIdentity,
@@ -93,6 +94,8 @@ export interface AgentContext {
   readonly etcd: Etcd3;
   /** The check of an event's publisher against the scope catalogue, for consumers the agent makes itself. */
   readonly publisherCheck: PublisherCheck;
+  /** Verifies an approval from its WebAuthn evidence against the credential registry. */
+  readonly approvals: Pick<ApprovalVerifier, 'verify'>;
 }
 
 /** A running service agent. */

@@ -16,7 +16,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import { bootstrapSecret, createLogger } from '../../config/index.ts';
-import { isAgentRole, natsInboxPrefix, ROLE_GRANTS } from '../../governance/index.ts';
+import { ApprovalVerifier, isAgentRole, natsInboxPrefix, ROLE_GRANTS } from '../../governance/index.ts';
 import type { AgentRole } from '../../governance/index.ts';
 import {
   choreographyMigrations,
@@ -139,7 +139,9 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
   });
   // One publisher for the process: consumers' outboxes, the forged-event alerts and the role's own code.
   const publisher = new Publisher(bus.js, bus.names);
-  const publisherCheck = publisherScopeCheck(publisher, identity);
+  // Approvals are verified from their evidence against the credential registry, by every consumer of them.
+  const approvals = ApprovalVerifier.forPool({ pool, namespace: schema, origin: config.gateway.origin });
+  const publisherCheck = publisherScopeCheck(publisher, identity, approvals);
   const deps = {
     ...consumerDeps(bus, pool, schema, log, publisher),
     publisherCheck,
@@ -167,6 +169,7 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
       pool,
       etcd,
       publisherCheck,
+      approvals,
     };
   };
 

@@ -1,28 +1,46 @@
 /**
- * The check every agent's consumers make of an event's publisher, from the
- * scope catalogue: an event whose `agent` role may not publish its type was
- * forged past the broker. It is dead-lettered by the consumer and reported
- * here as a `sentinel.security.alert.v1`, published by the agent that caught
- * it, so the audit trail and the console see it.
+ * The check every agent's consumers make of an event before handling it: an
+ * event whose `agent` role may not publish its type was forged past the
+ * broker, and an `approval.granted` whose WebAuthn evidence does not verify
+ * against the credential registry (forged, replayed for another plan,
+ * altered) proves nothing whoever published it. Either is dead-lettered by
+ * the consumer and reported here as a `sentinel.security.alert.v1`, published
+ * by the agent that caught it, so the audit trail and the console see it.
  */
 import { createEvent } from '../../choreography/index.ts';
-import type { AgentIdentity, PublisherCheck, Publisher, SentinelEvent } from '../../choreography/index.ts';
+import type {
+  AgentIdentity,
+  EventData,
+  PublisherCheck,
+  Publisher,
+  SentinelEvent,
+} from '../../choreography/index.ts';
 import { mayPublish } from '../../governance/index.ts';
+import type { ApprovalVerifier } from '../../governance/index.ts';
 
-export function publisherScopeCheck(publisher: Publisher, identity: AgentIdentity): PublisherCheck {
+export function publisherScopeCheck(
+  publisher: Publisher,
+  identity: AgentIdentity,
+  approvals: Pick<ApprovalVerifier, 'verify'>,
+): PublisherCheck {
   return {
-    refuse(event: SentinelEvent) {
-      return mayPublish(event.agent, event.type)
-        ? undefined
-        : `publisher ${event.agent} has no scope to publish ${event.type}`;
+    async refuse(event: SentinelEvent) {
+      if (!mayPublish(event.agent, event.type))
+        return `publisher ${event.agent} has no scope to publish ${event.type}`;
+      if (event.type !== 'sentinel.approval.granted.v1') return undefined;
+      const verdict = await approvals.verify(
+        event.data as EventData<'sentinel.approval.granted.v1'>,
+        Date.parse(event.time),
+      );
+      return verdict.valid ? undefined : `approval evidence refused: ${verdict.reason}`;
     },
     async report(event: SentinelEvent, reason: string, consumer: string) {
       await publisher.publish(
         createEvent(
           'sentinel.security.alert.v1',
           {
-            kind: 'forged_event',
-            detail: `${consumer} refused event ${event.id}: ${reason}`,
+            kind: mayPublish(event.agent, event.type) ? 'approval_unverified' : 'forged_event',
+            detail: `${consumer} refused event ${event.id}: ${reason}`.slice(0, 2048),
             eventId: event.id,
             eventType: event.type,
             claimedAgent: event.agent,
@@ -37,6 +55,41 @@ export function publisherScopeCheck(publisher: Publisher, identity: AgentIdentit
       );
     },
   };
+}
+
+/**
+ * Raises a `security.alert` about an approval carried by `cause` whose
+ * evidence does not verify (the executor's check of `plan.approved`), as the agent.
+ */
+export async function unverifiedApprovalAlert(
+  publisher: Publisher,
+  identity: AgentIdentity,
+  cause: SentinelEvent,
+  approver: string,
+  reason: string,
+): Promise<void> {
+  await publisher.publish(
+    createEvent(
+      'sentinel.security.alert.v1',
+      {
+        kind: 'approval_unverified',
+        principal: approver.slice(0, 256),
+        detail:
+          `${identity.role} refused the approval of ${approver} carried by ${cause.type} ${cause.id}: ${reason}`.slice(
+            0,
+            2048,
+          ),
+        eventId: cause.id,
+        eventType: cause.type,
+        claimedAgent: cause.agent,
+      },
+      identity,
+      {
+        id: `security-approval-${cause.id}-${approver}`.slice(0, 128),
+        ...(cause.correlationid === undefined ? {} : { correlationid: cause.correlationid }),
+      },
+    ),
+  );
 }
 
 /** Raises a `security.alert` about one of this agent's durable consumers, as the agent. */

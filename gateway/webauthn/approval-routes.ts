@@ -12,9 +12,8 @@ import { generateAuthenticationOptions } from '@simplewebauthn/server';
 import { createEvent } from '../../choreography/index.ts';
 import { HttpProblem, requireScope } from '../context.ts';
 import type { GatewayEnv, Principal, ProblemStatus } from '../context.ts';
-import { approvalChallenge, newNonce } from './approval-challenge.ts';
 import { gatewayIdentity, verifyAssertion } from './assertion.ts';
-import { TokenType } from '../../governance/index.ts';
+import { approvalChallenge, newNonce, TokenType } from '../../governance/index.ts';
 import type { VerifiedToken } from '../../governance/index.ts';
 import type { WebAuthnDeps } from './deps.ts';
 import { checkApprover, pendingApproval } from './pending-approval.ts';
@@ -210,6 +209,8 @@ export function addApprovalRoutes(
         evidence: {
           method: 'webauthn',
           challenge: b.challenge,
+          nonce: b.nonce,
+          expiresAt: b.expiresAt,
           clientDataJSON: response.response.clientDataJSON,
           authenticatorData: response.response.authenticatorData,
           signature: response.response.signature,

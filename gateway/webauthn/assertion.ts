@@ -10,7 +10,7 @@ import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import { createEvent } from '../../choreography/index.ts';
 import type { AgentIdentity } from '../../choreography/index.ts';
 import { HttpProblem } from '../context.ts';
-import type { CredentialStore, StoredCredential } from './credential-store.ts';
+import type { CredentialStore, StoredCredential } from '../../governance/index.ts';
 import type { WebAuthnDeps } from './deps.ts';
 
 /** What a verified assertion proved. */

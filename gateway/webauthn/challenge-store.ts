@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { migrate, quoteSchema } from '../../choreography/index.ts';
-import { WEBAUTHN_COMPONENT, webauthnMigrations } from './migrations.ts';
+import { WEBAUTHN_COMPONENT, webauthnMigrations } from '../../governance/index.ts';
 
 /** Which ceremony a challenge belongs to. */
 export type CeremonyPurpose = 'registration' | 'authentication';

@@ -27,17 +27,12 @@ export function webauthnRoutes(deps: WebAuthnDeps): Hono<GatewayEnv> {
   return app;
 }
 
-export { approvalChallenge, bindingText } from './approval-challenge.ts';
 export { MAX_APPROVAL_CHALLENGE_TTL_S } from './approval-routes.ts';
 export { ChallengeStore } from './challenge-store.ts';
 export { consoleRoutes } from './console-routes.ts';
-export { CredentialStore } from './credential-store.ts';
-export { webauthnMigrations, WEBAUTHN_COMPONENT } from './migrations.ts';
 export { openWebAuthnStores } from './stores.ts';
 
-export type { ApprovalBinding } from './approval-challenge.ts';
 export type { CeremonyPurpose } from './challenge-store.ts';
-export type { NewCredential, StoredCredential } from './credential-store.ts';
 export type { AccountDirectory, SecurityRecorder, TokenIssuer, WebAuthnDeps } from './deps.ts';
 export type { PendingApproval } from './pending-approval.ts';
 export type { WebAuthnStores } from './stores.ts';

@@ -3,7 +3,7 @@
  */
 import type pg from 'pg';
 import { ChallengeStore } from './challenge-store.ts';
-import { CredentialStore } from './credential-store.ts';
+import { CredentialStore } from '../../governance/index.ts';
 
 /** Credentials and ceremony challenges. */
 export interface WebAuthnStores {

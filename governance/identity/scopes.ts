@@ -168,8 +168,9 @@ export const ROLE_GRANTS: Readonly<Record<AgentRole, RoleGrant>> = {
     api: [],
     durables: [],
   },
+  // The scenario runner approves as people do, through the gateway: it publishes no approval itself.
   runner: {
-    publish: ['sentinel.approval.granted.v1', SECURITY],
+    publish: [SECURITY],
     consume: ALL,
     actions: [],
     api: [],

@@ -1,11 +1,19 @@
 /**
- * Which approvals count. The gateway has already checked each one's WebAuthn
- * assertion against the plan's hash; here the policy checks the rest: each
+ * Which approvals count. Each one's WebAuthn evidence has already been
+ * verified against the credential registry by the consumer that received it
+ * (see `governance/approval/verify-approval.ts`); here the policy checks the rest: each
  * person counts once, the person who asked for the plan cannot approve it, and
  * an approval is good for `approvalTtlS` only, so one given long ago does not
  * carry a plan that has waited since.
  */
+import type { EventData } from '../../choreography/index.ts';
 import type { Policy } from './policy-schema.ts';
+
+/** What proves an approval: the credential and the WebAuthn assertion, carried on so each consumer verifies it. */
+export interface ApprovalProof {
+  readonly credentialId: string;
+  readonly evidence: NonNullable<EventData<'sentinel.approval.granted.v1'>['evidence']>;
+}
 
 /** One person's approval of one plan. */
 export interface Approval {
@@ -13,6 +21,8 @@ export interface Approval {
   readonly approver: string;
   /** When they approved (Unix epoch ms). */
   readonly atMs: number;
+  /** Its proof, passed on to `plan.approved` for the executor to verify again. */
+  readonly proof?: ApprovalProof;
 }
 
 /**

@@ -14,7 +14,7 @@ export { emptyPolicyState, MAX_EXECUTIONS, policyHorizonMs, prune } from './poli
 export { recordApproval, recordExecution, replicasOf } from './record-execution.ts';
 export { isTimeZone, wallClock, WEEKDAYS, zonedTimeToUtc } from './time-zone.ts';
 
-export type { Approval } from './approvals.ts';
+export type { Approval, ApprovalProof } from './approvals.ts';
 export type { BreakerStatus } from './circuit-breaker.ts';
 export type { PolicyIssue } from './errors.ts';
 export type {

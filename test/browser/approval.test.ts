@@ -98,17 +98,6 @@ describe('browser approval', () => {
   };
 
   before(async () => {
-    env = await testEnv('webauthnui');
-    // A fresh machine gets Chromium the way it gets the servers (SENTINEL_ALLOW_APT=1).
-    await ensureInstalled(
-      {
-        title: 'Chromium (browser tests)',
-        packageName: 'chromium',
-        binaryHint: CHROMIUM,
-        isInstalled: () => existsSync(CHROMIUM),
-      },
-      { allowApt: env.config.allowApt, log: { info: (m) => env.log.info(m), warn: (m) => env.log.warn(m) } },
-    );
     // The origin (and so the app) is known once the socket listens.
     const gateway: { app?: GatewayFixture['app'] } = {};
     server = serve({
@@ -119,6 +108,18 @@ describe('browser approval', () => {
     await new Promise<void>((resolve) => server.once('listening', () => resolve()));
     // http://localhost is a secure context, so WebAuthn works without TLS.
     origin = `http://localhost:${(server.address() as AddressInfo).port}`;
+    // The agents verify approvals against the origin people reach the gateway at: this one.
+    env = await testEnv('webauthnui', { SENTINEL_GATEWAY_ORIGIN: origin });
+    // A fresh machine gets Chromium the way it gets the servers (SENTINEL_ALLOW_APT=1).
+    await ensureInstalled(
+      {
+        title: 'Chromium (browser tests)',
+        packageName: 'chromium',
+        binaryHint: CHROMIUM,
+        isInstalled: () => existsSync(CHROMIUM),
+      },
+      { allowApt: env.config.allowApt, log: { info: (m) => env.log.info(m), warn: (m) => env.log.warn(m) } },
+    );
     gw = await webauthnGatewayFixture(env, { rpId: 'localhost', origin, now: () => Date.now() + skewMs });
     gateway.app = gw.app;
     tokens.alice = (await gw.person('approver', 'alice')).token;

@@ -29,8 +29,10 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/index.ts';
-import { configBusOptions, connectBus } from '../../choreography/index.ts';
-import type { Bus } from '../../choreography/index.ts';
+import pg from 'pg';
+import { configBusOptions, connectBus, readEvents } from '../../choreography/index.ts';
+import type { Bus, EventData, SentinelEvent } from '../../choreography/index.ts';
+import { ApprovalVerifier } from '../../governance/index.ts';
 import { listAgents, openRegistry } from '../../agents/index.ts';
 import type { Heartbeat } from '../../agents/index.ts';
 import { swarmUp } from '../../deploy/index.ts';
@@ -285,6 +287,61 @@ describe('the shared scenarios', () => {
       assertDetected(scenario, report);
     });
   }
+});
+
+describe('approvals', () => {
+  test('scenario - every approval the governor counted was given through the gateway with a key assertion that verifies against the registry, and none was refused', async (t) => {
+    const withApprovals = [...scenarios.keys()].filter((k) => (scenarios.get(k)?.expect.approvals ?? 0) > 0);
+    assert.ok(withApprovals.length > 0, 'some scenario needs approvals');
+    const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 2 });
+    try {
+      const verifier = ApprovalVerifier.forPool({
+        pool,
+        namespace: config.namespace,
+        origin: config.gateway.origin,
+      });
+      for (const key of withApprovals) {
+        const { scenario, report } = await reportOf(key, t);
+        const approved = (await readEvents(bus, {
+          stream: 'events',
+          filter: 'plan.approved',
+          where: (e) =>
+            (e.data as EventData<'sentinel.plan.approved.v1'>).plan.environment === report.environment,
+        })) as SentinelEvent<'sentinel.plan.approved.v1'>[];
+        const given = approved.flatMap((e) => e.data.approvals.map((a) => ({ plan: e.data, a })));
+        // A governor killed while it waits asks again, and is answered again: each plan counts each person once.
+        assert.ok(given.length >= 1, `${scenario.name}: an approved plan with its approvals`);
+        for (const e of approved)
+          assert.equal(
+            e.data.approvals.length,
+            scenario.expect.approvals,
+            `${scenario.name}: approvals per plan`,
+          );
+        for (const { plan, a } of given) {
+          assert.match(a.approver, /^person:scenario-approver-\d$/);
+          const verdict = await verifier.verify(
+            {
+              planId: plan.plan.planId,
+              planHash: plan.planHash,
+              approver: a.approver,
+              credentialId: a.credentialId ?? '',
+              ...(a.evidence ? { evidence: a.evidence } : {}),
+            },
+            Date.parse(a.at),
+          );
+          assert.deepEqual(verdict, { valid: true }, `${scenario.name}: the approval of ${a.approver}`);
+        }
+      }
+      const refused = await readEvents(bus, {
+        stream: 'events',
+        filter: 'security.alert',
+        where: (e) => (e.data as { kind: string }).kind === 'approval_unverified',
+      });
+      assert.deepEqual(refused, [], 'no approval was refused');
+    } finally {
+      await pool.end();
+    }
+  });
 });
 
 describe('the swarm loses its leaders mid-incident', () => {

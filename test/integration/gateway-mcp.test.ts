@@ -28,6 +28,8 @@ import type { GatewayEnv, Principal } from '../../gateway/context.ts';
 import { mcpRoutes } from '../../gateway/mcp/index.ts';
 import type { McpDeps } from '../../gateway/mcp/index.ts';
 import { MAX_POINTS_PER_SERIES } from '../../gateway/mcp/recent-metrics.ts';
+import { keyHolder, signedApproval } from '../support/approvals.ts';
+import type { KeyHolder } from '../support/approvals.ts';
 import { gatewayFixture } from '../support/gateway-app.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
@@ -585,20 +587,17 @@ describe('gateway MCP server', () => {
 
       // The requester approves their own plan; then someone else approves the other plan. The governor
       // reads approvals in order, so once the second is approved the first approval was judged too.
-      const grant = (request: SentinelEvent<'sentinel.approval.requested.v1'>, approver: string) =>
+      // Both carry real evidence (keys in the registry), so what refuses the first is the policy.
+      const [olivia, amy] = await Promise.all([keyHolder(env, 'olivia'), keyHolder(env, 'amy')]);
+      const grant = async (request: SentinelEvent<'sentinel.approval.requested.v1'>, holder: KeyHolder) =>
         createEvent(
           'sentinel.approval.granted.v1',
-          {
-            planId: request.data.planId,
-            environment: request.data.environment,
-            planHash: request.data.planHash,
-            approver,
-            credentialId: `cred-${approver}`,
-          },
+          await signedApproval(env, holder, request.data),
           as.gateway,
           { cause: request },
         );
-      await publishAll([grant(mineRequest, 'person:olivia'), grant(otherRequest, 'person:amy')]);
+      const mineGrant = await grant(mineRequest, olivia);
+      await publishAll([mineGrant, await grant(otherRequest, amy)]);
       await eventually(
         async () =>
           (await eventsOf('sentinel.plan.approved.v1', since)).find(
@@ -615,6 +614,12 @@ describe('gateway MCP server', () => {
       const rejected = await eventsOf('sentinel.plan.rejected.v1', since);
       assert.deepEqual(
         rejected.filter((e) => e.data.planId === mine.planId),
+        [],
+      );
+      // Her approval's evidence verified: it was the policy that did not count it.
+      const alerts = await eventsOf('sentinel.security.alert.v1', since);
+      assert.deepEqual(
+        alerts.filter((e) => e.data.eventId === mineGrant.id),
         [],
       );
     } finally {

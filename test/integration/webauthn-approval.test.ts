@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { readEvents } from '../../choreography/index.ts';
 import type { EventData } from '../../choreography/index.ts';
 import { personScopes, planHash } from '../../governance/index.ts';
-import { approvalChallenge } from '../../gateway/webauthn/index.ts';
+import { approvalChallenge, ApprovalVerifier } from '../../governance/index.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
-import { SoftAuthenticator } from '../support/soft-authenticator.ts';
+import { SoftAuthenticator } from '../../runner/soft-authenticator.ts';
 import { webauthnGatewayFixture } from '../support/gateway-app.ts';
 import type { GatewayFixture } from '../support/gateway-app.ts';
 import { publishPendingPlan } from '../support/pending-plan.ts';
@@ -223,6 +223,15 @@ describe('webauthn approvals', () => {
     assert.equal(d.evidence?.signature, response.response.signature);
     assert.equal(d.evidence?.userVerified, true);
     assert.equal(d.evidence?.requestedBy, 'planner/test');
+    assert.equal(d.evidence?.nonce, claims.nonce);
+    assert.equal(d.evidence?.expiresAt, claims.expiresAt);
+    // Anyone with the registry verifies it again, the way the governor and the executor do.
+    const verifier = ApprovalVerifier.forPool({
+      pool: env.pool,
+      namespace: env.config.namespace,
+      origin: ORIGIN,
+    });
+    assert.deepEqual(await verifier.verify(d, Date.parse(events[0]?.time ?? '')), { valid: true });
   });
 
   test('webauthn - refuses a replayed assertion (the same challenge token twice)', async () => {

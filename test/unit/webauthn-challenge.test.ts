@@ -6,10 +6,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { verifyAuthenticationResponse, verifyRegistrationResponse } from '@simplewebauthn/server';
-import { approvalChallenge, bindingText } from '../../gateway/webauthn/index.ts';
-import type { ApprovalBinding } from '../../gateway/webauthn/index.ts';
+import { approvalChallenge, bindingText } from '../../governance/index.ts';
+import type { ApprovalBinding } from '../../governance/index.ts';
 import { AuthenticationResponse } from '../../gateway/webauthn/wire.ts';
-import { SoftAuthenticator } from '../support/soft-authenticator.ts';
+import { SoftAuthenticator } from '../../runner/soft-authenticator.ts';
 
 const binding = fc.record({
   planId: fc.string({ minLength: 1, maxLength: 40 }),

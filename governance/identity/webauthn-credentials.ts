@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { migrate, quoteSchema } from '../../choreography/index.ts';
-import { WEBAUTHN_COMPONENT, webauthnMigrations } from './migrations.ts';
+import { WEBAUTHN_COMPONENT, webauthnMigrations } from './webauthn-migrations.ts';
 
 /** One registered credential. */
 export interface StoredCredential {

@@ -6,7 +6,7 @@
  * the same plan and person.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { canonicalJson } from '../../governance/index.ts';
+import { canonicalJson } from './plan-hash.ts';
 
 /** What a challenge binds. */
 export interface ApprovalBinding {

@@ -1,8 +1,11 @@
 /**
- * A software WebAuthn authenticator for tests: one ES256 (P-256) credential
- * made with node:crypto, `none` attestation, and assertions whose flags
- * (user present, user verified) and signature counter the test controls, so
- * every refusal of the relying party can be provoked on purpose.
+ * A software WebAuthn authenticator: one ES256 (P-256) credential made with
+ * node:crypto, `none` attestation, and real assertions signed with its private
+ * key. The scenario runner's approvers use it to approve plans through the
+ * gateway the way a person's key does; tests also control its flags (user
+ * present, user verified), its counter and its signature, so every refusal of
+ * the relying party can be provoked on purpose. It is no hardware key: its
+ * private key lives in the process's memory, so only test approvers use it.
  */
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
@@ -73,6 +76,11 @@ export class SoftAuthenticator {
 
   #rpIdHash(): Buffer {
     return createHash('sha256').update(this.rpId).digest();
+  }
+
+  /** The COSE public key, as a relying party stores it after registration. */
+  get publicKey(): Uint8Array<ArrayBuffer> {
+    return new Uint8Array(this.#coseKey());
   }
 
   #coseKey(): Buffer {
