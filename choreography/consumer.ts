@@ -46,6 +46,7 @@ import { lastClaimedAt, pruneProcessed, wasProcessed } from './idempotency.ts';
 import { inTransaction, quoteSchema } from './migrations.ts';
 import { eventsHandled, fenceRefusalsTotal, handleLatency } from './metrics.ts';
 import { Publisher } from './publisher.ts';
+import { proofOf } from './signing.ts';
 import type { Bus } from './bus.ts';
 import type { Names } from './subjects.ts';
 
@@ -737,7 +738,7 @@ export async function admit(
   }
   let refusal: string | undefined;
   try {
-    refusal = await check?.refuse(event);
+    refusal = await check?.refuse(event, proofOf(msg));
   } catch (err) {
     // The check could not be made (its registry is down): the event comes back later.
     o.log.warn({ err, eventId: event.id, type: event.type }, 'could not check an event; redelivering it');

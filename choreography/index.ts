@@ -105,6 +105,8 @@ export type { Migration } from './migrations.ts';
 export type { PartitionListener, PartitionOwnershipOptions } from './partition-ownership.ts';
 export type { PublishResult, PublisherOptions } from './publisher.ts';
 export type { PublisherCheck } from './publisher-check.ts';
+export { proofOf, SIGNATURE_HEADER, SIGNER_HEADER } from './signing.ts';
+export type { EventProof, EventSignature, EventSigner } from './signing.ts';
 export type { ReadEventsOptions } from './read-events.ts';
 export type { StreamSettings } from './streams.ts';
 export type { Names } from './subjects.ts';

@@ -8,16 +8,19 @@
  * governance's scope catalogue.
  */
 import type { SentinelEvent } from './envelope.ts';
+import type { EventProof } from './signing.ts';
 
 /** Decides whether an event's publisher may publish it, and raises the alarm when not. */
 export interface PublisherCheck {
   /**
-   * Why the event may not be handled: its publisher named in `event.agent`
-   * may not publish `event.type`, or its proof does not hold (an approval's
-   * WebAuthn evidence, say). Undefined when it may. A rejected promise means
-   * the check could not be made (a registry down) and the event is retried.
+   * Why the event may not be handled: it is not signed by the publisher named
+   * in `event.agent` (`proof` holds the exact bytes and the signature
+   * headers), that publisher may not publish `event.type`, or its own proof
+   * does not hold (an approval's WebAuthn evidence, say). Undefined when it
+   * may. A rejected promise means the check could not be made (a registry
+   * down) and the event is retried.
    */
-  refuse(event: SentinelEvent): string | undefined | Promise<string | undefined>;
+  refuse(event: SentinelEvent, proof: EventProof): string | undefined | Promise<string | undefined>;
   /**
    * Reports a refused event (a security alert, say). Called after the event
    * is dead-lettered; a failure here is logged and never blocks the consumer.

@@ -15,11 +15,14 @@ import type { Config, Logger } from '../config/index.ts';
 import { listAgents, openRegistry } from '../agents/index.ts';
 import {
   Accounts,
+  certifySigner,
   defaultPolicy,
+  EventSigningKey,
   isAgentRole,
   loadPolicy,
   mintAgentUser,
   SecurityLog,
+  SIGNER_TTL_S,
   TokenAuthority,
   TokenLedger,
 } from '../governance/index.ts';
@@ -100,6 +103,28 @@ export function natsCredentials(config: Config, bus: Bus): AgentCredentialExtras
   };
 }
 
+/**
+ * The gateway's own event-signing key, certified by its own authority and
+ * re-certified at two thirds of each certificate's life.
+ */
+async function gatewaySigner(
+  tokens: TokenAuthority,
+  instance: string,
+  log: Logger,
+): Promise<{ readonly key: EventSigningKey; stop(): void }> {
+  const key = new EventSigningKey({ role: 'gateway', instance });
+  const renewEveryMs = (SIGNER_TTL_S * 1000 * 2) / 3;
+  key.certify((await certifySigner(tokens, key.identity, key.publicKey)).certificate);
+  const timer = setInterval(() => {
+    certifySigner(tokens, key.identity, key.publicKey).then(
+      (c) => key.certify(c.certificate),
+      (err: unknown) => log.error({ err }, 'could not renew the gateway signer certificate'),
+    );
+  }, renewEveryMs);
+  timer.unref();
+  return { key, stop: () => clearInterval(timer) };
+}
+
 /** Lifetime of an agent's NATS user JWT, in seconds. */
 export const NATS_USER_TTL_S = 3600;
 
@@ -113,7 +138,9 @@ export async function startGateway(
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 16 });
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 5000 });
   let bus: Bus | undefined;
+  let stopSigner = () => {};
   const closeAll = async () => {
+    stopSigner();
     await bus?.close().catch(() => undefined);
     await redis.quit().catch(() => undefined);
     await pool.end().catch(() => undefined);
@@ -132,6 +159,9 @@ export async function startGateway(
     });
     const accounts = await Accounts.open({ pool, namespace: config.namespace });
     const securityLog = await SecurityLog.open({ pool, namespace: config.namespace });
+    // The gateway signs what it publishes (alerts, approvals, ingested telemetry) like any agent, as itself.
+    const signer = await gatewaySigner(tokens, instance, log);
+    stopSigner = () => signer.stop();
     const agentsKv = await openRegistry(connected);
     const ledger = new TokenLedger({ redis, namespace: config.namespace });
     const deps: GatewayDeps = {
@@ -140,7 +170,7 @@ export async function startGateway(
       bus: connected,
       pool,
       redis,
-      publisher: new Publisher(connected.js, connected.names),
+      publisher: new Publisher(connected.js, connected.names, { signer: signer.key }),
       identity: { role: 'gateway', instance },
       tokens,
       accounts,

@@ -183,7 +183,8 @@ export const ROUTES: readonly RouteDoc[] = [
     path: '/v1/agent-credentials',
     tag: 'sessions',
     summary: 'an agent process trades its role’s bootstrap secret for a short-lived agent token',
-    description: 'Authorization: Bootstrap <secret>. A wrong secret is a 401 recorded as bootstrap_refused.',
+    description:
+      'Authorization: Bootstrap <secret>. A wrong secret is a 401 recorded as bootstrap_refused. With `natsPublicKey`, the answer carries a NATS user JWT bound to it (`nats`); with `signingKey` (the agent’s Ed25519 event-signing key), a signer certificate binding that key to the role and instance (`signer`), with which every event the agent publishes is signed.',
     bootstrap: true,
     body: AgentCredentialsBody,
     success: {
@@ -196,6 +197,8 @@ export const ROUTES: readonly RouteDoc[] = [
         role: str,
         instance: str,
         scopes: { type: 'array', items: str },
+        nats: obj('nats user', { jwt: str, expiresAt: time }),
+        signer: obj('signer certificate', { certificate: str, expiresAt: time }),
       }),
     },
     problems: [401, 413, 415],

@@ -61,6 +61,11 @@ export const AgentCredentialsBody = z.strictObject({
     .string()
     .regex(/^U[A-Z2-7]{55}$/, 'a NATS user public key (U followed by 55 base32 characters)')
     .optional(),
+  /** The public half of the agent's event-signing key (raw Ed25519, base64url), for its signer certificate. */
+  signingKey: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, 'an Ed25519 public key: 32 bytes, base64url')
+    .optional(),
 });
 
 export const IncidentStatusSchema = z.enum(['open', 'resolved', 'escalated']);

@@ -16,7 +16,14 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import { bootstrapSecret, createLogger } from '../../config/index.ts';
-import { ApprovalVerifier, isAgentRole, natsInboxPrefix, ROLE_GRANTS } from '../../governance/index.ts';
+import {
+  ApprovalVerifier,
+  EventSigningKey,
+  isAgentRole,
+  natsInboxPrefix,
+  ROLE_GRANTS,
+  SignerVerifier,
+} from '../../governance/index.ts';
 import type { AgentRole } from '../../governance/index.ts';
 import {
   choreographyMigrations,
@@ -70,6 +77,12 @@ export interface AgentOptions {
    * @default false
    */
   readonly credentialsFromGateway?: boolean;
+  /**
+   * Where an agent that does not take its credentials from the gateway gets
+   * its signer certificate (a test's own token authority, say): without one
+   * its events go unsigned and every other agent refuses them.
+   */
+  readonly certify?: (identity: AgentIdentity, signingKey: string) => Promise<string>;
 }
 
 export interface RunningAgent {
@@ -115,14 +128,21 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
   pool.on('error', (err) => log.warn({ err }, 'idle PostgreSQL client failed'));
   await migrate(pool, schema, 'choreography', choreographyMigrations);
   await migrate(pool, schema, 'runtime', runtimeMigrations);
+  // Every event this process publishes is signed with its own key, certified by the gateway.
+  const signingKey = new EventSigningKey(identity);
   const credentials = options.credentialsFromGateway
     ? await AgentCredentials.obtain({
         gatewayUrl: config.gateway.url,
         bootstrapSecret: bootstrapSecret(config, def.role),
         identity,
+        signingKey,
         log,
       })
     : undefined;
+  if (credentials === undefined && options.certify !== undefined)
+    signingKey.certify(await options.certify(identity, signingKey.publicKey));
+  if (!signingKey.certified)
+    log.warn('no signer certificate: the events of this agent go unsigned and are refused');
   const scoped = credentials?.nats();
   const bus: Bus = await connectBus({
     url: config.natsUrl,
@@ -138,10 +158,16 @@ export async function startAgent(def: AgentDefinition, options: AgentOptions): P
       : { credsFile: config.natsCreds, streams: streamSettings(config.streamMaxBytes) }),
   });
   // One publisher for the process: consumers' outboxes, the forged-event alerts and the role's own code.
-  const publisher = new Publisher(bus.js, bus.names);
-  // Approvals are verified from their evidence against the credential registry, by every consumer of them.
+  const publisher = new Publisher(bus.js, bus.names, { signer: signingKey });
+  // Signatures are verified against the gateway's keys, approvals from their evidence against the credential registry.
+  const signatures = SignerVerifier.forPool({
+    pool,
+    namespace: schema,
+    issuer: config.gateway.origin,
+    overlapS: config.gateway.keyOverlapS,
+  });
   const approvals = ApprovalVerifier.forPool({ pool, namespace: schema, origin: config.gateway.origin });
-  const publisherCheck = publisherScopeCheck(publisher, identity, approvals);
+  const publisherCheck = publisherScopeCheck(publisher, identity, { signatures, approvals });
   const deps = {
     ...consumerDeps(bus, pool, schema, log, publisher),
     publisherCheck,

@@ -1,9 +1,11 @@
 /**
  * An agent's own credentials, from the gateway. At start the agent makes its
  * NATS nkey pair (the seed never leaves the process), presents its role's
- * bootstrap secret to `POST /v1/agent-credentials` with the public key, and
- * gets a short-lived access token plus a NATS user JWT whose permissions are
- * its role's scopes (the broker refuses anything else). It renews both at two
+ * bootstrap secret to `POST /v1/agent-credentials` with the public key and
+ * the public half of its event-signing key, and gets a short-lived access
+ * token, a NATS user JWT whose permissions are its role's scopes (the broker
+ * refuses anything else) and a signer certificate binding its signing key to
+ * its role and instance (every event it publishes is signed with it). It renews both at two
  * thirds of their life; the bus asks for the newest on every reconnect, so a
  * server that cuts the connection when the old JWT expires is rejoined with
  * the new one.
@@ -13,11 +15,15 @@ import type { Logger } from 'pino';
 import type { AgentIdentity, NatsUserCredentials } from '../../choreography/index.ts';
 import { pause } from '../../choreography/index.ts';
 import { createAgentNkey } from '../../governance/index.ts';
+import type { EventSigningKey } from '../../governance/index.ts';
 
 const Answer = z.object({
   accessToken: z.string().min(1),
   expiresAt: z.iso.datetime({ offset: true }),
   nats: z.object({ jwt: z.string().min(1), expiresAt: z.iso.datetime({ offset: true }) }).optional(),
+  signer: z
+    .object({ certificate: z.string().min(1).max(4096), expiresAt: z.iso.datetime({ offset: true }) })
+    .optional(),
 });
 type Answer = z.infer<typeof Answer>;
 
@@ -27,6 +33,8 @@ export interface AgentCredentialsOptions {
   /** The role's bootstrap secret. */
   readonly bootstrapSecret: string;
   readonly identity: AgentIdentity;
+  /** The process's event-signing key: its public half is certified with every answer. */
+  readonly signingKey: EventSigningKey;
   readonly log: Logger;
   /** How long to keep asking a gateway that is not up yet, in ms. @default 60000 */
   readonly patienceMs?: number;
@@ -64,6 +72,7 @@ export class AgentCredentials {
     const key = createAgentNkey();
     const first = await request(o, key.publicKey, o.patienceMs ?? 60_000, new AbortController().signal);
     const c = new AgentCredentials(o, key, first);
+    c.#certify();
     c.#schedule();
     return c;
   }
@@ -84,9 +93,15 @@ export class AgentCredentials {
     this.#stop.abort();
   }
 
+  /** Hands the signing key its newest certificate. */
+  #certify(): void {
+    if (this.#answer.signer !== undefined) this.#o.signingKey.certify(this.#answer.signer.certificate);
+  }
+
   #schedule(): void {
     const ends = [Date.parse(this.#answer.expiresAt)];
     if (this.#answer.nats) ends.push(Date.parse(this.#answer.nats.expiresAt));
+    if (this.#answer.signer) ends.push(Date.parse(this.#answer.signer.expiresAt));
     const lifeMs = Math.max(1000, Math.min(...ends) - Date.now());
     this.#timer = setTimeout(() => void this.#renew(), Math.floor((lifeMs * 2) / 3));
     this.#timer.unref();
@@ -105,6 +120,7 @@ export class AgentCredentials {
         Math.max(1000, left - Date.now()),
         this.#stop.signal,
       );
+      this.#certify();
       this.#o.log.debug({ expiresAt: this.#answer.expiresAt }, 'credentials renewed');
     } catch (err) {
       if (this.#stop.signal.aborted) return;
@@ -131,7 +147,12 @@ async function request(
       const res = await fetch(new URL('/v1/agent-credentials', o.gatewayUrl), {
         method: 'POST',
         headers: { authorization: `Bootstrap ${o.bootstrapSecret}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ role: o.identity.role, instance: o.identity.instance, natsPublicKey }),
+        body: JSON.stringify({
+          role: o.identity.role,
+          instance: o.identity.instance,
+          natsPublicKey,
+          signingKey: o.signingKey.publicKey,
+        }),
         signal: AbortSignal.any([signal, AbortSignal.timeout(5000)]),
       });
       const body: unknown = await res.json().catch(() => undefined);

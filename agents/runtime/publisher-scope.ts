@@ -1,7 +1,9 @@
 /**
  * The check every agent's consumers make of an event before handling it: an
- * event whose `agent` role may not publish its type was forged past the
- * broker, and an `approval.granted` whose WebAuthn evidence does not verify
+ * event not signed by a process of the role its `agent` names (unsigned,
+ * signed by another role, altered after signing) proves nothing of its
+ * publisher; an event whose `agent` role may not publish its type was forged
+ * past the broker; and an `approval.granted` whose WebAuthn evidence does not verify
  * against the credential registry (forged, replayed for another plan,
  * altered) proves nothing whoever published it. Either is dead-lettered by
  * the consumer and reported here as a `sentinel.security.alert.v1`, published
@@ -11,20 +13,29 @@ import { createEvent } from '../../choreography/index.ts';
 import type {
   AgentIdentity,
   EventData,
+  EventProof,
   PublisherCheck,
   Publisher,
   SentinelEvent,
 } from '../../choreography/index.ts';
 import { mayPublish } from '../../governance/index.ts';
-import type { ApprovalVerifier } from '../../governance/index.ts';
+import type { ApprovalVerifier, SignerVerifier } from '../../governance/index.ts';
+
+const APPROVAL_REFUSED = 'approval evidence refused: ';
 
 export function publisherScopeCheck(
   publisher: Publisher,
   identity: AgentIdentity,
-  approvals: Pick<ApprovalVerifier, 'verify'>,
+  verifiers: {
+    readonly signatures: Pick<SignerVerifier, 'refusal'>;
+    readonly approvals: Pick<ApprovalVerifier, 'verify'>;
+  },
 ): PublisherCheck {
+  const { signatures, approvals } = verifiers;
   return {
-    async refuse(event: SentinelEvent) {
+    async refuse(event: SentinelEvent, proof: EventProof) {
+      const unsigned = await signatures.refusal(event, proof);
+      if (unsigned !== undefined) return unsigned;
       if (!mayPublish(event.agent, event.type))
         return `publisher ${event.agent} has no scope to publish ${event.type}`;
       if (event.type !== 'sentinel.approval.granted.v1') return undefined;
@@ -32,14 +43,17 @@ export function publisherScopeCheck(
         event.data as EventData<'sentinel.approval.granted.v1'>,
         Date.parse(event.time),
       );
-      return verdict.valid ? undefined : `approval evidence refused: ${verdict.reason}`;
+      return verdict.valid ? undefined : `${APPROVAL_REFUSED}${verdict.reason}`;
     },
     async report(event: SentinelEvent, reason: string, consumer: string) {
       await publisher.publish(
         createEvent(
           'sentinel.security.alert.v1',
           {
-            kind: mayPublish(event.agent, event.type) ? 'approval_unverified' : 'forged_event',
+            kind:
+              event.type === 'sentinel.approval.granted.v1' && reason.startsWith(APPROVAL_REFUSED)
+                ? 'approval_unverified'
+                : 'forged_event',
             detail: `${consumer} refused event ${event.id}: ${reason}`.slice(0, 2048),
             eventId: event.id,
             eventType: event.type,

@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Hono } from 'hono';
-import { agentScopes, isPersonRole, personScopes } from '../../governance/index.ts';
+import { agentScopes, certifySigner, isPersonRole, personScopes } from '../../governance/index.ts';
 import { alreadyRecorded } from '../auth.ts';
 import { HttpProblem, principalOf, usernameOf } from '../context.ts';
 import type { GatewayEnv } from '../context.ts';
@@ -197,12 +197,25 @@ export function sessionRoutes(
       scopes,
       ttlS: deps.config.gateway.tokenTtlS,
     });
+    // The agent's signing key, bound to its role and instance: every event it publishes is signed with it.
+    const signer =
+      body.signingKey === undefined
+        ? undefined
+        : await certifySigner(deps.tokens, { role: body.role, instance: body.instance }, body.signingKey);
     return c.json(
       {
         ...tokenAnswer(token),
         role: body.role,
         instance: body.instance,
         scopes,
+        ...(signer === undefined
+          ? {}
+          : {
+              signer: {
+                certificate: signer.certificate,
+                expiresAt: new Date(signer.expiresAtMs).toISOString(),
+              },
+            }),
         ...(extras === undefined ? {} : await extras(body)),
       },
       201,

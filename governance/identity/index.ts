@@ -32,6 +32,14 @@ export { Accounts, MAX_SESSION_TTL_S, USERNAME_PATTERN } from './accounts.ts';
 export { PASSWORD_LENGTH } from './passwords.ts';
 export { SECURITY_KINDS, SecurityLog } from './security-log.ts';
 export { CredentialStore } from './webauthn-credentials.ts';
+export {
+  certifySigner,
+  EVENTS_AUDIENCE,
+  EventSigningKey,
+  SIGNER_TTL_S,
+  SignerVerifier,
+} from './event-signing.ts';
+export type { SignerIdentity, SignerVerifierOptions } from './event-signing.ts';
 export { WEBAUTHN_COMPONENT, webauthnMigrations } from './webauthn-migrations.ts';
 export type { NewCredential, StoredCredential } from './webauthn-credentials.ts';
 export type { IdentityStatus } from './errors.ts';

@@ -134,15 +134,39 @@ export class SigningKeys {
   }
 
   #publicEntry(row: KeyRow): PublicKeyEntry {
-    const parsed = PublicJwk.safeParse(row.public_jwk);
-    if (!parsed.success) throw new KeyStoreError(`key ${row.kid} has a public key of the wrong shape`);
-    const jwk: JWK = { ...parsed.data, kid: row.kid, alg: 'EdDSA', use: 'sig' };
-    return {
-      kid: row.kid,
-      jwk,
-      key: createPublicKey({ key: { ...parsed.data }, format: 'jwk' }),
-      createdAtMs: Number(row.created_at_ms),
-      retiredAtMs: row.retired_at_ms === null ? undefined : Number(row.retired_at_ms),
-    };
+    return publicEntry(row);
   }
+}
+
+/**
+ * The public keys of `namespace` that verify at `nowMs`, read without the
+ * cipher: what a process that only checks the authority's signatures (an
+ * agent checking a signer certificate) needs.
+ */
+export async function readPublicKeys(
+  pool: pg.Pool,
+  namespace: string,
+  nowMs: number,
+  overlapMs: number,
+): Promise<Map<string, PublicKeyEntry>> {
+  const { rows } = await pool.query<KeyRow>(
+    `SELECT kid, public_jwk, NULL AS private_enc, created_at_ms, retired_at_ms
+     FROM ${quoteSchema(namespace)}.identity_signing_keys
+     WHERE retired_at_ms IS NULL OR retired_at_ms + $2 > $1`,
+    [nowMs, overlapMs],
+  );
+  return new Map(rows.map((row) => [row.kid, publicEntry(row)]));
+}
+
+function publicEntry(row: KeyRow): PublicKeyEntry {
+  const parsed = PublicJwk.safeParse(row.public_jwk);
+  if (!parsed.success) throw new KeyStoreError(`key ${row.kid} has a public key of the wrong shape`);
+  const jwk: JWK = { ...parsed.data, kid: row.kid, alg: 'EdDSA', use: 'sig' };
+  return {
+    kid: row.kid,
+    jwk,
+    key: createPublicKey({ key: { ...parsed.data }, format: 'jwk' }),
+    createdAtMs: Number(row.created_at_ms),
+    retiredAtMs: row.retired_at_ms === null ? undefined : Number(row.retired_at_ms),
+  };
 }

@@ -31,7 +31,12 @@ import type { KeySet, PublicKeyEntry } from './signing-keys.ts';
 export const GATEWAY_AUDIENCE = 'sentinel-gateway';
 
 /** JOSE `typ` of each kind of token: an access token (RFC 9068) or a step-up approval. */
-export const TokenType = { access: 'at+jwt', approval: 'sentinel-approval+jwt' } as const;
+export const TokenType = {
+  access: 'at+jwt',
+  approval: 'sentinel-approval+jwt',
+  /** A signer certificate: binds an agent process's event-signing key to its role and instance. */
+  signer: 'sentinel-signer+jwt',
+} as const;
 export type TokenType = (typeof TokenType)[keyof typeof TokenType];
 
 /** Who a token speaks for. */
@@ -125,7 +130,7 @@ const IssueSchema = z
       .array(z.string().regex(/^[\x21-\x7e]{1,256}$/, 'a scope is printable ASCII without spaces'))
       .max(2000),
     audience: z.string().min(1).max(256).optional(),
-    typ: z.enum([TokenType.access, TokenType.approval]).optional(),
+    typ: z.enum([TokenType.access, TokenType.approval, TokenType.signer]).optional(),
     ttlS: z.number().int().min(1).max(MAX_TOKEN_TTL_S),
     sessionId: z.string().min(1).max(128).optional(),
     claims: z

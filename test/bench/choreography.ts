@@ -9,7 +9,12 @@
  * - runtime: the same events through `Publisher.publish` (validation,
  *   headers, Nats-Msg-Id) and an `EventConsumer` (decode + validation, one
  *   PostgreSQL transaction per micro-batch claiming each event id, then ack)
- *   with a handler that only counts.
+ *   with a handler that only counts;
+ * - signed: the runtime path with every event signed by its publisher's
+ *   Ed25519 key (a detector's, certified by the namespace's token authority)
+ *   and every delivery checked as an agent checks it (certificate, signature
+ *   over the received bytes, the signer's role, its scope) before the
+ *   handler: `signing_cost_ratio` is signed over unsigned throughput.
  *
  * Each path runs in its own fresh namespace on the project's stack; both
  * publish and consume concurrently, timed from the first publish to the last
@@ -38,8 +43,10 @@ import type {
   ConsumerOutcome,
   ConsumerSpec,
   EventHandler,
+  PublisherCheck,
   SentinelEvent,
 } from '../../choreography/index.ts';
+import { mayPublish, SignerVerifier } from '../../governance/index.ts';
 import { testEnv } from '../support/harness.ts';
 import type { TestEnv } from '../support/harness.ts';
 import { median, quantile } from './stats.ts';
@@ -82,7 +89,10 @@ function progress(line: string): void {
   process.stderr.write(`[choreography] ${line}\n`);
 }
 
-function anomaly(i: number): SentinelEvent<typeof TYPE> {
+/** The signed path's publisher: a detector, whose key the test's token authority certified. */
+const signedAgent: AgentIdentity = { role: 'detector', instance: 'bench' };
+
+function anomaly(i: number, agent: AgentIdentity = benchAgent): SentinelEvent<typeof TYPE> {
   const now = Date.now();
   const service = `svc-${i % 16}`;
   return createEvent(
@@ -100,12 +110,31 @@ function anomaly(i: number): SentinelEvent<typeof TYPE> {
       window: { startMs: now - 10_000, endMs: now },
       fingerprint: `${service}:latency:${i}`,
     },
-    benchAgent,
+    agent,
   );
 }
 
-function makeEvents(n: number): SentinelEvent<typeof TYPE>[] {
-  return Array.from({ length: n }, (_, i) => anomaly(i));
+function makeEvents(n: number, agent?: AgentIdentity): SentinelEvent<typeof TYPE>[] {
+  return Array.from({ length: n }, (_, i) => anomaly(i, agent));
+}
+
+/** The check an agent's consumers make: the signature and certificate, then the signer's scope. */
+function signatureCheck(env: TestEnv): PublisherCheck {
+  const signatures = SignerVerifier.forPool({
+    pool: env.pool,
+    namespace: env.config.namespace,
+    issuer: env.config.gateway.origin,
+    overlapS: env.config.gateway.keyOverlapS,
+  });
+  return {
+    async refuse(event, proof) {
+      return (
+        (await signatures.refusal(event, proof)) ??
+        (mayPublish(event.agent, event.type) ? undefined : `no scope for ${event.type}`)
+      );
+    },
+    report: () => Promise.reject(new Error('the bench publishes nothing a consumer should refuse')),
+  };
 }
 
 /** Runs `send(0..n-1)` keeping at most `window` of them pending. */
@@ -216,9 +245,16 @@ function batchCounter(): { readonly seen: () => void; readonly batches: () => nu
   };
 }
 
-async function runtimeRun(env: TestEnv, log: Logger, n: number, tag: string): Promise<ThroughputRun> {
+async function runtimeRun(
+  env: TestEnv,
+  log: Logger,
+  n: number,
+  tag: string,
+  signed = false,
+): Promise<ThroughputRun> {
   await reset(env);
-  const events = makeEvents(n);
+  // The test's publisher signs what a certified role claims; the bench role has no key.
+  const events = makeEvents(n, signed ? signedAgent : benchAgent);
   let handled = 0;
   let tEnd = 0;
   const batches = batchCounter();
@@ -231,8 +267,9 @@ async function runtimeRun(env: TestEnv, log: Logger, n: number, tag: string): Pr
     }
     return Promise.resolve();
   };
-  const s = spec(`rt_${tag}`);
-  const consumer = new EventConsumer(depsOf(env, log), s, handler);
+  const s = spec(`${signed ? 'sig' : 'rt'}_${tag}`);
+  const deps = signed ? { ...depsOf(env, log), publisherCheck: signatureCheck(env) } : depsOf(env, log);
+  const consumer = new EventConsumer(deps, s, handler);
   await consumer.start();
   const duplicates0 = await outcomeCount(s.durable, 'duplicate');
 
@@ -407,9 +444,11 @@ export async function run(): Promise<BenchResult> {
     progress(`warm-up: ${WARMUP} events through each path`);
     progress(`  raw warm-up: ${describeRun(await rawRun(rawEnv, WARMUP, 'w'))}`);
     progress(`  runtime warm-up: ${describeRun(await runtimeRun(rtEnv, log, WARMUP, 'w'))}`);
+    progress(`  signed warm-up: ${describeRun(await runtimeRun(rtEnv, log, WARMUP, 'sw', true))}`);
 
     const raw: ThroughputRun[] = [];
     const rt: ThroughputRun[] = [];
+    const signed: ThroughputRun[] = [];
     for (let i = 1; i <= RUNS; i++) {
       const r = await rawRun(rawEnv, N, String(i));
       raw.push(r);
@@ -417,6 +456,9 @@ export async function run(): Promise<BenchResult> {
       const t = await runtimeRun(rtEnv, log, N, String(i));
       rt.push(t);
       progress(`runtime run ${i}/${RUNS}: ${describeRun(t)}`);
+      const g = await runtimeRun(rtEnv, log, N, `s${i}`, true);
+      signed.push(g);
+      progress(`signed run ${i}/${RUNS}: ${describeRun(g)}`);
     }
 
     progress(
@@ -442,8 +484,13 @@ export async function run(): Promise<BenchResult> {
 
     const rawPerS = median(raw.map((r) => r.eventsPerS));
     const rtPerS = median(rt.map((r) => r.eventsPerS));
+    const signedPerS = median(signed.map((r) => r.eventsPerS));
     const results: Record<string, number> = {
       runtime_events_per_s: round(rtPerS),
+      signed_events_per_s: round(signedPerS),
+      // Goal: at most 10 % of the runtime path's throughput lost to signing and verifying.
+      signing_cost_ratio: round(1 - signedPerS / rtPerS, 3),
+      signed_cpu_us_per_event: round(median(signed.map((r) => r.cpuUsPerEvent)), 1),
       raw_events_per_s: round(rawPerS),
       ratio_to_raw: round(rtPerS / rawPerS, 3),
       p50_ms: round(lat.p50Ms, 2),

@@ -15,6 +15,13 @@
  *   published again by a plain JetStream publisher process (`js.publish`, a
  *   window in flight, no validation) and consumed by a plain pull consumer
  *   that only acks: the same bytes, JetStream's own throughput.
+ * - signing: the pipeline signs each telemetry message (one per published
+ *   batch of samples) in the collector and verifies it in the detector. Here
+ *   the captured messages are signed and verified again in this process,
+ *   timed, and the cost per sample is set against the detector's whole CPU
+ *   cost per sample measured above: `signing_cost_ratio` is the share of the
+ *   pipeline's per-sample CPU that signing and verifying take (goal: at most
+ *   10 %).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -35,6 +42,7 @@ import {
 } from '../../agents/index.ts';
 import type { Heartbeat } from '../../agents/index.ts';
 import { decodeEvent } from '../../choreography/index.ts';
+import { SignerVerifier } from '../../governance/index.ts';
 import { eventually, testEnv } from '../support/harness.ts';
 import { startGateway } from '../../gateway/index.ts';
 import type { TestEnv } from '../support/harness.ts';
@@ -196,6 +204,42 @@ async function capture(env: TestEnv, n: number): Promise<{ subject: string; data
   return out;
 }
 
+/**
+ * Microseconds to sign and to verify each captured message as the collector
+ * and the detector do (a collector's key certified by the namespace's
+ * authority), and the samples a message carries.
+ */
+async function signing(env: TestEnv, messages: readonly { data: Uint8Array }[]) {
+  const verifier = SignerVerifier.forPool({
+    pool: env.pool,
+    namespace: env.config.namespace,
+    issuer: env.config.gateway.origin,
+    overlapS: env.config.gateway.keyOverlapS,
+  });
+  const events = messages.map((m) => decodeEvent(m.data));
+  const samples = events.reduce((a, e) => a + (e.data as { samples: unknown[] }).samples.length, 0);
+  const rounds = 5;
+  const t0 = performance.now();
+  const signed = [];
+  for (let r = 0; r < rounds; r++)
+    for (const m of messages) signed.push(env.signers.signAs('collector', m.data));
+  const signUs = ((performance.now() - t0) * 1000) / signed.length;
+  // The certificate is verified once and remembered, as in a detector.
+  const first = signed[0];
+  if (first === undefined) throw new Error('no telemetry was captured');
+  const t1 = performance.now();
+  for (let i = 0; i < signed.length; i++) {
+    const k = i % messages.length;
+    const refusal = await verifier.refusal(events[k] as (typeof events)[number], {
+      payload: (messages[k] as { data: Uint8Array }).data,
+      ...(signed[i] as { signature: string; certificate: string }),
+    });
+    if (refusal !== undefined) throw new Error(`a captured message did not verify: ${refusal}`);
+  }
+  const verifyUs = ((performance.now() - t1) * 1000) / signed.length;
+  return { signUs, verifyUs, samplesPerMessage: samples / messages.length };
+}
+
 async function raw(env: TestEnv, messages: { subject: string; data: Uint8Array }[]) {
   const { js, jsm, names } = env.bus;
   const stream = names.streams.telemetry;
@@ -274,6 +318,11 @@ export async function run(): Promise<{ bench: string; results: Record<string, nu
     progress(`raw: ${RAW_MESSAGES} of the collector's messages through plain JetStream`);
     const r = await raw(env, captured);
     progress(`raw: ${Math.round(r.samplesPerS)} samples/s`);
+    const sig = await signing(env, captured);
+    const signingUsPerSample = (sig.signUs + sig.verifyUs) / sig.samplesPerMessage;
+    progress(
+      `signing: ${sig.signUs.toFixed(1)} µs to sign and ${sig.verifyUs.toFixed(1)} µs to verify a message of ${Math.round(sig.samplesPerMessage)} samples`,
+    );
     const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
     return {
       bench: 'detect',
@@ -282,6 +331,11 @@ export async function run(): Promise<{ bench: string; results: Record<string, nu
         raw_samples_per_s: round(r.samplesPerS),
         ratio_to_raw: round(p.samplesPerS / r.samplesPerS, 3),
         cpu_us_per_sample: round(p.cpuUsPerSample, 2),
+        sign_us_per_message: round(sig.signUs, 1),
+        verify_us_per_message: round(sig.verifyUs, 1),
+        samples_per_message: round(sig.samplesPerMessage),
+        signing_us_per_sample: round(signingUsPerSample, 3),
+        signing_cost_ratio: round(signingUsPerSample / p.cpuUsPerSample, 4),
         bytes_per_series: round(p.bytesPerSeries),
         state_bytes_per_series: round(p.stateBytesPerSeries),
         collected_samples_per_s: round(p.collectedPerS),

@@ -126,7 +126,11 @@ describe('browser approval', () => {
     tokens.carol = (await gw.person('approver', 'carol')).token;
     const governorRole = roles.governor;
     assert.ok(governorRole !== undefined, 'the governor role exists');
-    governor = await startAgent(await governorRole.load(env.config), { config: env.config, log: env.log });
+    governor = await startAgent(await governorRole.load(env.config), {
+      config: env.config,
+      log: env.log,
+      certify: env.certify,
+    });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],

@@ -223,7 +223,9 @@ describe('analyst agent', { timeout: 90_000 }, () => {
     envs.push(llmEnv);
     redis = new Redis(llmEnv.config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
     await redis.connect();
-    agents.push(await startAgent(analyst, { config: llmEnv.config, log: llmEnv.log }));
+    agents.push(
+      await startAgent(analyst, { config: llmEnv.config, log: llmEnv.log, certify: llmEnv.certify }),
+    );
   });
   after(async () => {
     for (const a of agents) await a.stop();
@@ -351,7 +353,7 @@ describe('analyst agent', { timeout: 90_000 }, () => {
     envs.push(env);
     assert.equal(env.config.llm, undefined);
     const requestsBefore = server.requests.length;
-    agents.push(await startAgent(analyst, { config: env.config, log: env.log }));
+    agents.push(await startAgent(analyst, { config: env.config, log: env.log, certify: env.certify }));
     const id = await openIncident(env, {
       environment: 'prod-eu',
       pod: '7f9c2a',

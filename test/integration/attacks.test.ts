@@ -7,6 +7,10 @@
  * `sentinel.security.alert.v1` naming it; nothing is ever executed.
  *
  * - events whose publisher role may not publish their type (forged past the broker);
+ * - events not signed by a process of the role they claim: unsigned (admin
+ *   credentials), signed by a detector while claiming the governor (with a
+ *   fence no leader will ever reach, which would lock the real one out),
+ *   altered by a byte after signing;
  * - `approval.granted` without WebAuthn evidence, published as the gateway
  *   (the one role that may publish approvals) or any agent;
  * - a real assertion of one plan replayed for another;
@@ -20,7 +24,15 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../config/index.ts';
-import { createEvent, readDeadLetters, readEvents } from '../../choreography/index.ts';
+import { headers } from '@nats-io/transport-node';
+import {
+  createEvent,
+  encodeEvent,
+  readDeadLetters,
+  readEvents,
+  SIGNATURE_HEADER,
+  SIGNER_HEADER,
+} from '../../choreography/index.ts';
 import type { AgentIdentity, EventData, PlanData, SentinelEvent } from '../../choreography/index.ts';
 import { ApprovalVerifier, planHash } from '../../governance/index.ts';
 import { roles, startAgent } from '../../agents/index.ts';
@@ -51,6 +63,24 @@ function plan(planId: string): PlanData {
     riskTier: 'high',
     expiresAt: new Date(Date.now() + 600_000).toISOString(),
   };
+}
+
+/**
+ * Publishes `event` as it is, with the admin credentials, signed (or not) by
+ * `sign` over the bytes sent: what the test's publisher would refuse to do.
+ */
+async function publishRaw(
+  event: SentinelEvent,
+  sign?: (payload: Uint8Array) => { signature: string; certificate: string },
+): Promise<void> {
+  const payload = encodeEvent(event);
+  const h = headers();
+  const signed = sign?.(payload);
+  if (signed !== undefined) {
+    h.set(SIGNATURE_HEADER, signed.signature);
+    h.set(SIGNER_HEADER, signed.certificate);
+  }
+  await env.bus.js.publish(env.bus.names.subjectOf(event.type), payload, { msgID: event.id, headers: h });
 }
 
 /** Publishes `data` as `publisher` with the admin credentials (past the broker); its event. */
@@ -90,7 +120,14 @@ const alertAbout = (id: string, since: number) =>
 
 /** A plan the real governor is waiting to see approved; its hash. */
 async function pending(planId: string): Promise<{ planId: string; planHash: string; environment: string }> {
-  const p = await publishPendingPlan(env, { planId, action: 'rollback', riskTier: 'high', governed: true });
+  // A service of its own: an approved plan's cooldown on its target would hold the next plan back.
+  const p = await publishPendingPlan(env, {
+    planId,
+    service: planId,
+    action: 'rollback',
+    riskTier: 'high',
+    governed: true,
+  });
   await eventually(
     async () => (await eventsOf('approval.requested', 0, ofPlan(planId)))[0],
     20_000,
@@ -105,11 +142,13 @@ before(async () => {
   [executor, governor] = await Promise.all([
     startAgent(await roles.executor!.load(env.config), {
       config: env.config,
+      certify: env.certify,
       log,
       instance: 'executor-attacks',
     }),
     startAgent(await roles.governor!.load(env.config), {
       config: env.config,
+      certify: env.certify,
       log,
       instance: 'governor-attacks',
     }),
@@ -140,7 +179,13 @@ describe('attacks', () => {
       const letter = await deadLetterOf(id);
       assert.equal(letter.reason, 'forbidden');
       assert.equal(letter.eventType, 'sentinel.plan.approved.v1');
-      assert.match(letter.error, new RegExp(`${rogue.role}/${rogue.instance} has no scope to publish`));
+      // A detector's key signs it, but its role may not publish plans; nobody certifies a mallory.
+      assert.match(
+        letter.error,
+        rogue.role === 'detector'
+          ? new RegExp(`${rogue.role}/${rogue.instance} has no scope to publish`)
+          : /the event is not signed/,
+      );
       const alert = await alertAbout(id, since);
       assert.equal(alert.agent.split('/')[0], 'executor', 'the agent that caught it raised the alert');
       assert.deepEqual(
@@ -154,6 +199,53 @@ describe('attacks', () => {
       assert.deepEqual(await eventsOf('action.*', since, ofPlan(p.planId)), [], 'nothing was executed');
     });
   }
+
+  test('attacks - unsigned, signed by a detector while claiming the governor with a huge fence, or altered after signing: each is refused and alerted, and the real governor still leads the executor', async () => {
+    const since = Date.now();
+    const approvedAs = (planId: string, fence?: string) => {
+      const p = plan(planId);
+      return createEvent(
+        'sentinel.plan.approved.v1',
+        { plan: p, planHash: planHash(p), rules: ['tier.high'], approvals: [] },
+        GOVERNOR,
+        fence === undefined ? {} : { fence },
+      );
+    };
+    // Unsigned, as the stack's admin credentials can publish anything.
+    const unsigned = approvedAs('unsigned-plan');
+    await publishRaw(unsigned);
+    // A detector's own key, claiming the governor with the largest fence there is.
+    const huge = approvedAs('huge-fence', '9223372036854775807');
+    await publishRaw(huge, (payload) => env.signers.signAs('detector', payload));
+    // The governor's own signature over other bytes: the plan id changed after signing.
+    const altered = approvedAs('altered-plan');
+    const original = encodeEvent(approvedAs('altered-plan-x'));
+    await publishRaw(altered, () => env.signers.signAs('governor', original));
+    const forged = [
+      { event: unsigned, reason: /the event is not signed/ },
+      { event: huge, reason: /signed by detector\/test but claims to come from governor\/governor-1/ },
+      { event: altered, reason: /does not hold over the event/ },
+    ];
+    for (const f of forged) {
+      const letter = await deadLetterOf(f.event.id);
+      assert.equal(letter.reason, 'forbidden');
+      assert.match(letter.error, f.reason);
+      const alert = await alertAbout(f.event.id, since);
+      assert.equal(alert.data.kind, 'forged_event');
+      assert.equal(alert.agent.split('/')[0], 'executor');
+    }
+    const plans = ['unsigned-plan', 'huge-fence', 'altered-plan'];
+    assert.deepEqual(await eventsOf('action.*', since, (e) => plans.some((p) => ofPlan(p)(e))), []);
+    // The real governor, with its real fence, is not locked out: its next approval reaches the executor.
+    const target = await pending('after-huge-fence');
+    await forge('sentinel.approval.granted.v1', await signedApproval(env, ben, target), GATEWAY);
+    const failed = await eventually(
+      async () => (await eventsOf('action.failed', since, ofPlan(target.planId)))[0],
+      20_000,
+      "the executor acting on the real governor's approval",
+    );
+    assert.match((failed.data as { error: string }).error, /no controller announces environment/);
+  });
 
   for (const publisher of [
     GATEWAY,

@@ -118,7 +118,13 @@ describe('detection agents on hostile telemetry', () => {
     fleet = await hostileFleet();
     const log = createLogger('error');
     for (const role of ['collector', 'detector', 'correlator'] as const)
-      agents.push(await startAgent(await roles[role]!.load(env.config), { config: env.config, log }));
+      agents.push(
+        await startAgent(await roles[role]!.load(env.config), {
+          config: env.config,
+          log,
+          certify: env.certify,
+        }),
+      );
     await announceSource(await openDiscovery(env.bus), { environment: 'hostile', url: fleet.url });
   });
 
@@ -185,11 +191,13 @@ describe('detection agents on hostile telemetry', () => {
     const second = [
       await startAgent(await roles.collector!.load(env.config), {
         config: env.config,
+        certify: env.certify,
         log,
         instance: 'collector-b',
       }),
       await startAgent(await roles.detector!.load(env.config), {
         config: env.config,
+        certify: env.certify,
         log,
         instance: 'detector-b',
       }),

@@ -6,10 +6,10 @@ import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { createEvent, readEvents } from '../../choreography/index.ts';
+import { createEvent, encodeEvent, readEvents } from '../../choreography/index.ts';
 import { bootstrapSecret, childEnv, repoRoot } from '../../config/index.ts';
 import type { EventData, EventType, SentinelEvent } from '../../choreography/index.ts';
-import { createAgentNkey } from '../../governance/index.ts';
+import { createAgentNkey, EventSigningKey, SignerVerifier } from '../../governance/index.ts';
 import type { IssueRequest, SecurityRecord } from '../../governance/index.ts';
 import { createGateway, startGateway } from '../../gateway/index.ts';
 import { consoleRoutes } from '../../gateway/webauthn/index.ts';
@@ -730,6 +730,45 @@ describe('gateway - agent credentials', () => {
       await gw.call('POST', '/v1/agent-credentials', { body: { role: 'detector', instance: 'detector-1' } }),
       'bootstrap_required',
     );
+  });
+
+  test('gateway - certifies the agent’s event-signing key for its role and instance, and the certificate is no access token', async () => {
+    const key = new EventSigningKey({ role: 'detector', instance: 'detector-9' });
+    const res = await gw.call('POST', '/v1/agent-credentials', {
+      headers: { authorization: `Bootstrap ${gw.deps.bootstrapSecret('detector')}` },
+      body: { role: 'detector', instance: 'detector-9', signingKey: key.publicKey },
+    });
+    assert.equal(res.status, 201);
+    const { signer } = (await res.json()) as { signer: { certificate: string; expiresAt: string } };
+    key.certify(signer.certificate);
+    // What a consumer makes of an event the key signs: the detector's, and only as a detector.
+    const verifier = SignerVerifier.forPool({
+      pool: env.pool,
+      namespace: env.config.namespace,
+      issuer: env.config.gateway.origin,
+      overlapS: env.config.gateway.keyOverlapS,
+    });
+    const anomaly = createEvent(
+      'sentinel.security.alert.v1',
+      { kind: 'forged_event', detail: 'a test of the signer certificate' },
+      { role: 'detector', instance: 'detector-9' },
+    );
+    const payload = encodeEvent(anomaly);
+    const signed = key.sign(anomaly, payload);
+    assert.ok(signed);
+    assert.equal(await verifier.refusal(anomaly, { payload, ...signed }), undefined);
+    assert.match(
+      (await verifier.refusal({ ...anomaly, agent: 'governor/detector-9' }, { payload, ...signed })) ?? '',
+      /signed by detector\/detector-9 but claims to come from governor/,
+    );
+    // Its audience is the events': the gateway takes it for nothing.
+    await refused401(await gw.call('GET', '/v1/me', { token: signer.certificate }), 'token_type');
+    // A key that is not 32 bytes of Ed25519 is refused before anything is issued.
+    const bad = await gw.call('POST', '/v1/agent-credentials', {
+      headers: { authorization: `Bootstrap ${gw.deps.bootstrapSecret('detector')}` },
+      body: { role: 'detector', instance: 'detector-9', signingKey: 'not-a-key' },
+    });
+    assert.equal(bad.status, 400);
   });
 
   test('gateway - adds the extras a deployment configures to the agent credentials', async () => {

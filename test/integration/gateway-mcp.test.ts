@@ -562,6 +562,7 @@ describe('gateway MCP server', () => {
     const governor: RunningAgent = await startAgent(await roles.governor!.load(env.config), {
       config: env.config,
       log: env.log,
+      certify: env.certify,
     });
     try {
       const client = await connect('operator');

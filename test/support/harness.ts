@@ -26,6 +26,7 @@ import type { Bus, ConsumerDeps } from '../../choreography/index.ts';
 import { runtimeMigrations } from '../../agents/index.ts';
 import { stackUp, swarmDown } from '../../deploy/index.ts';
 import { deleteRedisKeys } from './redis-keys.ts';
+import { TestSigners } from './signers.ts';
 
 /** Test namespaces keep their streams small: JetStream reserves each stream's limit on disk. */
 export const testStreamLimits = {
@@ -39,7 +40,12 @@ export interface TestEnv {
   readonly env: Record<string, string>;
   readonly pool: pg.Pool;
   readonly bus: Bus;
+  /** Signs each event as the role it claims (see signers.ts). */
   readonly publisher: Publisher;
+  /** Certifies an agent's signing key, as the gateway does: pass it as `startAgent`'s `certify`. */
+  readonly certify: TestSigners['certify'];
+  /** The test's signing keys, one per role, for tests that forge signatures. */
+  readonly signers: TestSigners;
   readonly log: Logger;
   deps(): ConsumerDeps;
   close(): Promise<void>;
@@ -54,7 +60,8 @@ export async function testEnv(label: string, extra: Record<string, string> = {})
   await migrate(pool, namespace, 'choreography', choreographyMigrations);
   await migrate(pool, namespace, 'runtime', runtimeMigrations);
   const bus = await connectBus(configBusOptions(config, `test/${label}`));
-  const publisher = new Publisher(bus.js, bus.names);
+  const signers = await TestSigners.open({ pool, config });
+  const publisher = new Publisher(bus.js, bus.names, { signer: signers });
   const log = createLogger(config.logLevel, { test: label });
   return {
     config,
@@ -62,9 +69,12 @@ export async function testEnv(label: string, extra: Record<string, string> = {})
     pool,
     bus,
     publisher,
+    certify: signers.certify,
+    signers,
     log,
     deps: () => consumerDeps(bus, pool, namespace, log, publisher),
     async close() {
+      signers.close();
       await removeNamespace(bus, pool, namespace);
       await bus.close();
       await pool.end();
