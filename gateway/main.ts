@@ -3,31 +3,35 @@
  * the identity services, a publisher that speaks as `gateway/<host>-<pid>`,
  * and an HTTP server on loopback. `gateway/process.ts` runs it as a process.
  */
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { configBusOptions, connectBus, Publisher, registry } from '../choreography/index.ts';
-import type { Bus } from '../choreography/index.ts';
+import { configBusOptions, connectBus, names, Publisher, registry } from '../choreography/index.ts';
+import type { Bus, NatsUserCredentials } from '../choreography/index.ts';
 import { createLogger, keyEncryptionSecret, provisionedBootstrapSecret } from '../config/index.ts';
 import type { Config, Logger } from '../config/index.ts';
 import { listAgents, openRegistry } from '../agents/index.ts';
 import {
   Accounts,
   certifySigner,
+  createAgentNkey,
   defaultPolicy,
   EventSigningKey,
   isAgentRole,
   loadPolicy,
   mintAgentUser,
+  natsInboxPrefix,
   SecurityLog,
   SIGNER_TTL_S,
   TokenAuthority,
   TokenLedger,
 } from '../governance/index.ts';
-import { readAccountSigningSeed } from '../deploy/index.ts';
+import { readAccountSigningSeed, serverPaths } from '../deploy/index.ts';
 import { createGateway } from './app.ts';
+import { BrokerViolationWatcher } from './broker-violations.ts';
 import { SessionEnds } from './session-ends.ts';
 import type { GatewayMount, GatewayOptions } from './app.ts';
 import type { AgentCredentialExtras } from './routes/sessions.ts';
@@ -125,6 +129,89 @@ async function gatewaySigner(
   return { key, stop: () => clearInterval(timer) };
 }
 
+/**
+ * The gateway's own NATS connection: a user of role `gateway` (its publish
+ * list, reads of every stream, no stream changes, no other role's durables),
+ * minted with the stack's account key like an agent's and renewed at two
+ * thirds of its life; the bus presents the newest on every reconnect. On a
+ * NATS without operator auth (no account key here) it connects with the
+ * configured creds, and says so.
+ */
+async function gatewayBus(
+  config: Config,
+  instance: string,
+  log: Logger,
+): Promise<{ readonly bus: Bus; stop(): void }> {
+  const name = `gateway/${instance}`;
+  let accountSigningSeed: Uint8Array;
+  try {
+    accountSigningSeed = readAccountSigningSeed(config.home);
+  } catch {
+    log.warn('no NATS account key here: the gateway connects with the configured NATS credentials');
+    return { bus: await connectBus(configBusOptions(config, name)), stop: () => {} };
+  }
+  const nkey = createAgentNkey();
+  const mint = async (): Promise<NatsUserCredentials> => ({
+    jwt: await mintAgentUser({
+      role: 'gateway',
+      instance,
+      userPublicKey: nkey.publicKey,
+      ttlS: NATS_USER_TTL_S,
+      accountSigningSeed,
+      names: names(config.namespace),
+      partitions: config.telemetryPartitions,
+    }),
+    seed: nkey.seed,
+  });
+  let current = await mint();
+  const timer = setInterval(
+    () => {
+      mint().then(
+        (c) => (current = c),
+        (err: unknown) => log.error({ err }, 'could not renew the gateway NATS credentials'),
+      );
+    },
+    (NATS_USER_TTL_S * 1000 * 2) / 3,
+  );
+  timer.unref();
+  const bus = await connectBus({
+    url: config.natsUrl,
+    namespace: config.namespace,
+    name,
+    credentials: () => current,
+    inboxPrefix: natsInboxPrefix('gateway'),
+    // The streams are an admin's to make (the supervisor, `sentinel up`), as for every agent.
+    ensureStreams: false,
+  });
+  return { bus, stop: () => clearInterval(timer) };
+}
+
+/** Follows the managed NATS server's log into the security log (see broker-violations.ts). */
+function brokerViolations(
+  config: Config,
+  securityLog: Pick<SecurityLog, 'record'>,
+  log: Logger,
+): BrokerViolationWatcher {
+  const file = serverPaths(config.home, 'nats').logFile;
+  if (!existsSync(file))
+    log.warn(
+      { file },
+      'no NATS server log here: broker permission violations are not recorded until it appears',
+    );
+  return new BrokerViolationWatcher({
+    file,
+    namespace: config.namespace,
+    log,
+    record: (v, seen) =>
+      securityLog.record({
+        kind: 'broker_violation',
+        principal: `nats:${v.client || v.nkey}`.slice(0, 256),
+        detail: `${v.kind} to ${v.subject} refused by the broker${seen > 1 ? ` (${seen} times since the last record)` : ''}; nkey ${v.nkey}`,
+        ip: v.address.replace(/:\d+$/, ''),
+      }),
+  });
+}
+
 /** Lifetime of an agent's NATS user JWT, in seconds. */
 export const NATS_USER_TTL_S = 3600;
 
@@ -139,14 +226,20 @@ export async function startGateway(
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 5000 });
   let bus: Bus | undefined;
   let stopSigner = () => {};
+  let stopNats = () => {};
+  let stopViolations = async () => {};
   const closeAll = async () => {
     stopSigner();
+    stopNats();
+    await stopViolations();
     await bus?.close().catch(() => undefined);
     await redis.quit().catch(() => undefined);
     await pool.end().catch(() => undefined);
   };
   try {
-    bus = await connectBus(configBusOptions(config, `gateway/${instance}`));
+    const nats = await gatewayBus(config, instance, log);
+    stopNats = () => nats.stop();
+    bus = nats.bus;
     const connected = bus;
     const tokens = await TokenAuthority.open({
       pool,
@@ -162,6 +255,9 @@ export async function startGateway(
     // The gateway signs what it publishes (alerts, approvals, ingested telemetry) like any agent, as itself.
     const signer = await gatewaySigner(tokens, instance, log);
     stopSigner = () => signer.stop();
+    const violations = brokerViolations(config, securityLog, log);
+    await violations.start();
+    stopViolations = () => violations.stop();
     const agentsKv = await openRegistry(connected);
     const ledger = new TokenLedger({ redis, namespace: config.namespace });
     const deps: GatewayDeps = {

@@ -11,10 +11,12 @@
  * The approvers are the accounts `scenario-approver-1` and `-2` (role
  * `approver`), made on first use the way `sentinel account add` makes one
  * (straight in PostgreSQL, as whoever runs the deployment). Their password is
- * generated once and kept in `<home>/scenario-approvers.secret` (mode 0600).
- * Their keys are software authenticators (real P-256 key pairs, real
- * assertions) that live only in this process: each run registers its own and
- * removes them from the registry when it ends.
+ * generated once and kept in `<home>/scenario-approvers.secret`, their keys
+ * (software authenticators: real P-256 key pairs, real assertions, no
+ * counter, so runs side by side share them safely) in
+ * `<home>/scenario-approver-keys.json`, both mode 0600. A key is registered
+ * through the gateway's ceremony the first time the registry lacks it, and
+ * stays registered: the approvals it gave stay verifiable.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -22,6 +24,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/index.ts';
 import type { EventData } from '../choreography/index.ts';
+import { z } from 'zod';
 import { Accounts, CredentialStore, IdentityError, IdentityErrorCode } from '../governance/index.ts';
 import type { RunObserver } from './observer.ts';
 import { SoftAuthenticator } from './soft-authenticator.ts';
@@ -35,16 +38,45 @@ interface Approver {
   readonly key: SoftAuthenticator;
 }
 
-/** The approvers' shared password, made once per deployment home. */
-async function approverPassword(home: string): Promise<string> {
-  const file = path.join(home, 'scenario-approvers.secret');
+/** The text of `<home>/<name>`, made once by `make` (mode 0600) if it does not exist. */
+async function madeOnce(home: string, name: string, make: () => string): Promise<string> {
+  const file = path.join(home, name);
   await mkdir(home, { recursive: true });
   try {
-    await writeFile(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+    await writeFile(file, make(), { mode: 0o600, flag: 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
-  return (await readFile(file, 'utf8')).trim();
+  return readFile(file, 'utf8');
+}
+
+/** The approvers' shared password, made once per deployment home. */
+async function approverPassword(home: string): Promise<string> {
+  return (
+    await madeOnce(home, 'scenario-approvers.secret', () => `${randomBytes(24).toString('base64url')}\n`)
+  ).trim();
+}
+
+const StoredKeys = z.record(z.string(), z.object({ credentialId: z.string(), privateKey: z.string() }));
+
+/** The approvers' software keys, made once per deployment home. */
+async function approverKeys(config: Config): Promise<Map<string, SoftAuthenticator>> {
+  const rp = { rpId: new URL(config.gateway.origin).hostname, origin: new URL(config.gateway.origin).origin };
+  const text = await madeOnce(config.home, 'scenario-approver-keys.json', () =>
+    JSON.stringify(
+      Object.fromEntries(
+        SCENARIO_APPROVERS.map((u) => [u, new SoftAuthenticator({ ...rp, keepsCounter: false }).exportKey()]),
+      ),
+    ),
+  );
+  const stored = StoredKeys.parse(JSON.parse(text));
+  return new Map(
+    SCENARIO_APPROVERS.map((u) => {
+      const key = stored[u];
+      if (key === undefined) throw new Error(`scenario-approver-keys.json has no key for ${u}`);
+      return [u, new SoftAuthenticator({ ...rp, keepsCounter: false, key })];
+    }),
+  );
 }
 
 /** The account `username` as an approver with `password`, made or mended. */
@@ -70,6 +102,9 @@ async function ensureApprover(accounts: Accounts, username: string, password: st
     await accounts.setPassword(username, password);
   return account.id;
 }
+
+/** Preparations under way or done, by home and namespace. */
+const prepared = new Map<string, Promise<Approver[]>>();
 
 /** Answers a run's approval requests through the gateway; see the file comment. */
 export class ScenarioApprovers {
@@ -121,29 +156,41 @@ export class ScenarioApprovers {
 
   /** The approvers, their accounts made and a key of this run registered for each (once). */
   #ready(): Promise<Approver[]> {
-    this.#approvers ??= this.#prepare().catch((err: unknown) => {
-      this.#approvers = undefined;
-      throw err;
-    });
+    // Runs side by side in one process (the e2e suite, `--parallel`) prepare once.
+    const shared = `${this.#config.home}\u0000${this.#config.namespace}`;
+    this.#approvers ??=
+      prepared.get(shared) ??
+      this.#prepare().catch((err: unknown) => {
+        this.#approvers = undefined;
+        prepared.delete(shared);
+        throw err;
+      });
+    prepared.set(shared, this.#approvers);
     return this.#approvers;
   }
 
   async #prepare(): Promise<Approver[]> {
     const password = await approverPassword(this.#config.home);
+    const keys = await approverKeys(this.#config);
     const accounts = await Accounts.open({ pool: this.#pool, namespace: this.#config.namespace });
+    const credentials = await CredentialStore.open({ pool: this.#pool, namespace: this.#config.namespace });
     const out: Approver[] = [];
     for (const username of SCENARIO_APPROVERS) {
       const accountId = await ensureApprover(accounts, username, password);
-      const key = new SoftAuthenticator({
-        rpId: new URL(this.#config.gateway.origin).hostname,
-        origin: new URL(this.#config.gateway.origin).origin,
-      });
-      await this.#signedIn(username, async (token) => {
-        const options = await this.#post('/v1/webauthn/registration/options', token, {});
-        await this.#post('/v1/webauthn/registration/verify', token, {
-          response: key.register(options as { challenge: string; user: { id: string } }),
+      const key = keys.get(username) as SoftAuthenticator;
+      const registered = await credentials.get(key.id);
+      if (registered !== undefined && registered.accountId !== accountId)
+        throw new Error(`the key of ${username} is registered to another account`);
+      if (registered === undefined)
+        await this.#signedIn(username, async (token) => {
+          const options = await this.#post('/v1/webauthn/registration/options', token, {});
+          await this.#post('/v1/webauthn/registration/verify', token, {
+            response: key.register(options as { challenge: string; user: { id: string } }),
+          }).catch(async (err: unknown) => {
+            // Another run (another process) registered it first: as good.
+            if ((await credentials.get(key.id))?.accountId !== accountId) throw err;
+          });
         });
-      });
       out.push({ username, accountId, key });
     }
     return out;

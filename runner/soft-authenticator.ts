@@ -7,7 +7,14 @@
  * the relying party can be provoked on purpose. It is no hardware key: its
  * private key lives in the process's memory, so only test approvers use it.
  */
-import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+} from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
 /** CBOR (RFC 8949) of the few types attestation needs: ints, byte and text strings, maps. */
@@ -59,14 +66,45 @@ export class SoftAuthenticator {
   readonly #publicKey: KeyObject;
   #userHandle: string | undefined;
 
-  constructor(o: { rpId: string; origin: string }) {
+  readonly #keepsCounter: boolean;
+
+  /**
+   * A new credential, or `key` again (what {@link exportKey} gave). An
+   * authenticator that keeps no counter (`keepsCounter: false`, as many
+   * passkeys) signs 0 every time, so processes sharing the key never race on it.
+   */
+  constructor(o: {
+    rpId: string;
+    origin: string;
+    keepsCounter?: boolean;
+    key?: { readonly credentialId: string; readonly privateKey: string };
+  }) {
     this.rpId = o.rpId;
     this.origin = o.origin;
-    this.credentialId = randomBytes(32);
     this.counter = 0;
+    this.#keepsCounter = o.keepsCounter ?? true;
+    if (o.key !== undefined) {
+      this.credentialId = Buffer.from(o.key.credentialId, 'base64url');
+      this.#privateKey = createPrivateKey({
+        key: Buffer.from(o.key.privateKey, 'base64url'),
+        format: 'der',
+        type: 'pkcs8',
+      });
+      this.#publicKey = createPublicKey(this.#privateKey);
+      return;
+    }
+    this.credentialId = randomBytes(32);
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     this.#privateKey = privateKey;
     this.#publicKey = publicKey;
+  }
+
+  /** The credential id and private key (PKCS #8, base64url), to make this authenticator again. */
+  exportKey(): { readonly credentialId: string; readonly privateKey: string } {
+    return {
+      credentialId: this.id,
+      privateKey: this.#privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64url'),
+    };
   }
 
   /** The credential id as WebAuthn JSON carries it. */
@@ -140,7 +178,7 @@ export class SoftAuthenticator {
 
   /** The answer to authentication options (`navigator.credentials.get`), JSON-encoded. */
   assert(options: { challenge: string }, o: AssertionOptions = {}) {
-    this.counter = o.counter ?? this.counter + 1;
+    this.counter = o.counter ?? (this.#keepsCounter ? this.counter + 1 : 0);
     const clientDataJSON = Buffer.from(
       JSON.stringify({
         type: 'webauthn.get',

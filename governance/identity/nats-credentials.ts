@@ -22,6 +22,8 @@
  *   publishes as the consuming agent: those are its own event types;
  * - its heartbeat in the agents KV bucket (keys `<role>.<instance>`), reading
  *   that bucket and the discovery bucket;
+ * - the gateway, which serves the whole picture, also reads the dead letters
+ *   and lists the buckets' keys;
  * - `$JS.API.INFO`, and replies on its role's own inbox prefix
  *   ({@link natsInboxPrefix}): `_INBOX.>` would let any agent read the replies
  *   of every other, pull-consumer deliveries included.
@@ -122,6 +124,11 @@ export function natsPermissions(
     ...(kinds.has('events') ? [names.streams.events] : []),
   ];
   const buckets = [names.agentsBucket, names.discoveryBucket].map(kvStream);
+  // The gateway serves the whole picture: the dead letters, and the agents' list (listing a
+  // bucket's keys is an ordered consumer on the bucket's stream).
+  const observer = role === 'gateway';
+  if (observer) read.push(names.streams.deadLetter);
+  const listed = observer ? buckets : [];
   const publish = [
     ...eventSubjects(role, names),
     // Dead letters of the role's own consumers only: `<ns>.dlq.<role>.<durable>`.
@@ -132,7 +139,7 @@ export function natsPermissions(
     ...[...read, ...buckets].map((s) => `$JS.API.STREAM.INFO.${s}`),
     ...[...read, ...buckets].map((s) => `$JS.API.STREAM.MSG.GET.${s}`),
     ...buckets.flatMap((s) => [`$JS.API.DIRECT.GET.${s}`, `$JS.API.DIRECT.GET.${s}.>`]),
-    ...read.flatMap((s) => [
+    ...[...read, ...listed].flatMap((s) => [
       `$JS.API.CONSUMER.CREATE.${s}`,
       `$JS.API.CONSUMER.CREATE.${s}.>`,
       `$JS.API.CONSUMER.DURABLE.CREATE.${s}.*`,

@@ -27,6 +27,8 @@ export const SECURITY_KINDS = [
   'bootstrap_refused',
   // A client refused for going too fast (recorded once a minute per bucket, with how many were refused since).
   'throttled',
+  // A publish or subscription the NATS server refused (from its log; once a minute per client and subject).
+  'broker_violation',
 ] as const;
 export type SecurityKind = (typeof SECURITY_KINDS)[number];
 

@@ -1155,6 +1155,14 @@ describe('gateway - over a socket', () => {
       assert.equal(health.status, 200);
       const ready = await fetch(`${running.url}/readyz`);
       assert.equal(ready.status, 200);
+      // Its own NATS user, not admin: the broker refuses it what no agent may do, and another role's durable.
+      const { jsm, names: n } = running.deps.bus;
+      await assert.rejects(jsm.streams.purge(n.streams.events), /Permissions Violation/);
+      await assert.rejects(jsm.consumers.delete(n.streams.events, 'executor-plans'), /Permissions Violation/);
+      await assert.rejects(
+        running.deps.bus.js.publish(n.subjectOf('sentinel.plan.approved.v1'), '{}'),
+        /Permissions Violation/,
+      );
       // As a collector process does: it makes its role's secret in the home; the gateway only reads it.
       const secret = bootstrapSecret(config, 'collector');
       assert.equal(running.deps.bootstrapSecret('collector'), secret);

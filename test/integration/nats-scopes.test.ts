@@ -16,8 +16,9 @@ import {
   TelemetryConsumer,
 } from '../../choreography/index.ts';
 import type { Bus, SentinelEvent } from '../../choreography/index.ts';
-import { readAccountSigningSeed } from '../../deploy/index.ts';
-import { createAgentNkey, mintAgentUser, natsInboxPrefix } from '../../governance/index.ts';
+import { readAccountSigningSeed, serverPaths } from '../../deploy/index.ts';
+import { BrokerViolationWatcher } from '../../gateway/broker-violations.ts';
+import { createAgentNkey, mintAgentUser, natsInboxPrefix, SecurityLog } from '../../governance/index.ts';
 import type { AgentRole } from '../../governance/index.ts';
 import { anomaly } from '../support/events.ts';
 import { eventually, testEnv } from '../support/harness.ts';
@@ -190,6 +191,46 @@ describe('nats scopes', () => {
       ack_policy: AckPolicy.Explicit,
       filter_subject: env.bus.names.filterOf('events', 'rca.completed'),
     });
+  });
+
+  test("nats scopes - the broker's refusals reach the security log: a planner deleting the executor's durable is recorded with its name, nkey and subject", async () => {
+    const securityLog = await SecurityLog.open({ pool: env.pool, namespace: env.config.namespace });
+    // The gateway's watcher of the stack's NATS log (gateway/main.ts starts the same).
+    const watcher = new BrokerViolationWatcher({
+      file: serverPaths(env.config.home, 'nats').logFile,
+      namespace: env.config.namespace,
+      log: env.log,
+      pollMs: 200,
+      record: (v, seen) =>
+        securityLog.record({
+          kind: 'broker_violation',
+          principal: `nats:${v.client}`,
+          detail: `${v.kind} to ${v.subject} refused by the broker (${seen}); nkey ${v.nkey}`,
+        }),
+    });
+    await watcher.start();
+    try {
+      const stream = env.bus.names.streams.events;
+      const planner = await connectAs('planner');
+      await assert.rejects(planner.jsm.consumers.delete(stream, 'executor-plans'), PERMISSION_REFUSED);
+      const records = await eventually(
+        async () => {
+          const found = (await securityLog.list({ kind: 'broker_violation', limit: 100 })).filter((r) =>
+            r.detail.includes(`$JS.API.CONSUMER.DELETE.${stream}.executor-plans`),
+          );
+          return found.length > 0 ? found : undefined;
+        },
+        15_000,
+        'the broker violation in the security log',
+      );
+      assert.equal(records[0]?.principal, 'nats:test/planner');
+      assert.match(
+        records[0]?.detail ?? '',
+        /^publish to .* refused by the broker \(1\); nkey U[A-Z2-7]{55}$/,
+      );
+    } finally {
+      await watcher.stop();
+    }
   });
 
   test('nats scopes - the largest user JWT of any role (its deny list names every other role’s durables) is accepted by the server', async (t) => {

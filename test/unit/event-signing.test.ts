@@ -155,10 +155,18 @@ describe('signed events', () => {
     }
   });
 
-  test('signing - an event made outside its certificate’s validity is refused', async () => {
-    const key = await signer(correlator, { iatS: Math.floor(Date.now() / 1000) - 7200, ttlS: 600 });
-    const { event, proof } = sent(key, proposal(correlator));
-    assert.match((await verifier().refusal(event, proof)) ?? '', /outside its signer certificate's validity/);
+  test('signing - an event made after its certificate expired is refused; one made before and relayed later by a replica certified since is not', async () => {
+    const expired = await signer(correlator, { iatS: Math.floor(Date.now() / 1000) - 7200, ttlS: 600 });
+    const late = sent(expired, proposal(correlator));
+    assert.match(
+      (await verifier().refusal(late.event, late.proof)) ?? '',
+      /after its signer certificate expired/,
+    );
+    // Written by a replica that crashed, relayed by one whose certificate is newer than the row.
+    const relay = await signer({ role: 'correlator', instance: 'c-2' });
+    const old = { ...proposal(correlator), time: new Date(Date.now() - 3_600_000).toISOString() };
+    const relayed = sent(relay, old);
+    assert.equal(await verifier().refusal(relayed.event, relayed.proof), undefined);
   });
 
   test('signing - an uncertified key signs nothing', () => {
