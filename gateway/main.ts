@@ -10,6 +10,7 @@ import { serve } from '@hono/node-server';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { configBusOptions, connectBus, names, Publisher, registry } from '../choreography/index.ts';
+import type { KV } from '@nats-io/kv';
 import type { Bus, NatsUserCredentials } from '../choreography/index.ts';
 import { createLogger, keyEncryptionSecret, provisionedBootstrapSecret } from '../config/index.ts';
 import type { Config, Logger } from '../config/index.ts';
@@ -258,7 +259,13 @@ export async function startGateway(
     const violations = brokerViolations(config, securityLog, log);
     await violations.start();
     stopViolations = () => violations.stop();
-    const agentsKv = await openRegistry(connected);
+    // Opened on first use: the buckets are an admin's to make (the supervisor, `sentinel up`), maybe after this starts.
+    let agentsKv: Promise<KV> | undefined;
+    const registryKv = () =>
+      (agentsKv ??= openRegistry(connected).catch((err: unknown) => {
+        agentsKv = undefined;
+        throw err;
+      }));
     const ledger = new TokenLedger({ redis, namespace: config.namespace });
     const deps: GatewayDeps = {
       config,
@@ -271,7 +278,7 @@ export async function startGateway(
       tokens,
       accounts,
       securityLog,
-      agents: () => listAgents(connected, agentsKv),
+      agents: async () => listAgents(connected, await registryKv()),
       policy: () =>
         config.policyFile === undefined ? Promise.resolve(defaultPolicy()) : loadPolicy(config.policyFile),
       costs: () => ledger.summary(),

@@ -138,23 +138,12 @@ export class ScenarioApprovers {
     }
   }
 
-  /** Removes the keys this run registered, and lets go of the database. */
+  /** Lets go of the database (the keys stay registered: the approvals they gave stay verifiable). */
   async close(): Promise<void> {
-    try {
-      const approvers = await this.#approvers?.catch(() => undefined);
-      if (approvers !== undefined && approvers.length > 0) {
-        const credentials = await CredentialStore.open({
-          pool: this.#pool,
-          namespace: this.#config.namespace,
-        });
-        for (const a of approvers) await credentials.remove(a.accountId, a.key.id);
-      }
-    } finally {
-      await this.#pool.end();
-    }
+    await this.#pool.end();
   }
 
-  /** The approvers, their accounts made and a key of this run registered for each (once). */
+  /** The approvers, their accounts made and their keys registered (once per home and namespace in a process). */
   #ready(): Promise<Approver[]> {
     // Runs side by side in one process (the e2e suite, `--parallel`) prepare once.
     const shared = `${this.#config.home}\u0000${this.#config.namespace}`;

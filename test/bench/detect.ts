@@ -303,6 +303,9 @@ export async function run(): Promise<{ bench: string; results: Record<string, nu
     SENTINEL_LOG_LEVEL: 'warn',
   };
   const env = await testEnv('detect', settings);
+  // The buckets are an admin's to make, as the supervisor makes them before any agent or gateway starts.
+  await openRegistry(env.bus);
+  await openDiscovery(env.bus);
   // The agent processes take their credentials from a gateway, as in the swarm.
   const gateway = await startGateway(
     { ...env.config, gateway: { ...env.config.gateway, port: 0 } },

@@ -62,18 +62,23 @@ export async function setUpFailover(label: string): Promise<Run> {
     },
   );
   await downstream.start();
+  // The buckets are an admin's to make, as the supervisor makes them before any agent or gateway starts.
+  const registry = await openRegistry(env.bus);
   // Agent processes take their credentials (scoped NATS user JWTs) from a gateway, as in the swarm.
   const gateway = await startGateway(
     { ...env.config, gateway: { ...env.config.gateway, port: 0 } },
     { log: env.log, mounts: () => [] },
-  );
+  ).catch(async (err: unknown) => {
+    await downstream.stop();
+    await env.close();
+    throw err;
+  });
   const spawnReplica = (name: string) =>
     spawn(process.execPath, ['agents/main.ts', 'correlator', '--instance', name], {
       env: childEnv({ ...env.env, SENTINEL_GATEWAY_URL: gateway.url }),
       stdio: ['ignore', 'ignore', 'inherit'],
     });
   const procs = [spawnReplica('replica-a'), spawnReplica('replica-b')];
-  const registry = await openRegistry(env.bus);
   const published = new Map<string, number>();
   const run: Run = {
     env,
