@@ -100,16 +100,22 @@ program
     say.info(
       started ? `swarm supervisor started (pid ${pid})` : `swarm already running (supervisor pid ${pid})`,
     );
-    // Give the agents a moment to get their credentials from the gateway and register, then show them.
-    const deadline = Date.now() + 60_000;
+    // Give the agents time to get their credentials from the gateway and register (on a loaded
+    // two-core machine fourteen processes starting together take a while), then show them.
+    const deadline = Date.now() + 120_000;
     let list: Heartbeat[] = [];
+    let expected = 0;
     while (Date.now() < deadline) {
       list = await agents(c);
-      const expected = swarmStatus(c).children.filter((x) => !x.name.startsWith('gateway-')).length;
+      expected = swarmStatus(c).children.filter((x) => !x.name.startsWith('gateway-')).length;
       if (list.some((a) => a.status === 'leader') && list.length >= expected) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     printAgents(list);
+    if (list.length < expected)
+      say.warn(
+        `${list.length} of ${expected} agents registered so far; \`sentinel agents\` shows them as they come`,
+      );
     say.info(
       `gateway: ${c.gateway.url} (console ${c.gateway.origin}/console; API ${c.gateway.url}/v1/openapi.json)`,
     );
