@@ -7,8 +7,9 @@
  */
 import type { EventData } from '../../choreography/index.ts';
 import { Accounts, approvalChallenge, CredentialStore, newNonce } from '../../governance/index.ts';
-import type { PersonRole } from '../../governance/index.ts';
+import type { ApprovalBinding, ApprovalClaim, PersonRole } from '../../governance/index.ts';
 import { SoftAuthenticator } from '../../runner/soft-authenticator.ts';
+import type { AssertionOptions } from '../../runner/soft-authenticator.ts';
 import type { TestEnv } from './harness.ts';
 
 /** A person with a registered software key. */
@@ -43,6 +44,37 @@ export async function keyHolder(
 }
 
 /**
+ * What the gateway publishes for an approval of `binding`'s plan by its
+ * approver, signed by `key` over the challenge derived from it (no I/O).
+ */
+export function approvalClaim(
+  key: SoftAuthenticator,
+  binding: Omit<ApprovalBinding, 'nonce'>,
+  assertion?: AssertionOptions,
+): ApprovalClaim {
+  const bound = { ...binding, nonce: newNonce() };
+  const challenge = approvalChallenge(bound);
+  const a = key.assert({ challenge }, assertion);
+  return {
+    planId: bound.planId,
+    planHash: bound.planHash,
+    approver: bound.approver,
+    credentialId: key.id,
+    evidence: {
+      method: 'webauthn',
+      challenge,
+      nonce: bound.nonce,
+      expiresAt: bound.expiresAt,
+      clientDataJSON: a.response.clientDataJSON,
+      authenticatorData: a.response.authenticatorData,
+      signature: a.response.signature,
+      signCount: key.counter,
+      userVerified: assertion?.userVerified !== false,
+    },
+  };
+}
+
+/**
  * `approval.granted` data for `planId`/`planHash` by `holder`, with real
  * evidence; the registry's counter is advanced to the assertion's.
  */
@@ -52,35 +84,15 @@ export async function signedApproval(
   plan: { readonly planId: string; readonly planHash: string; readonly environment: string },
   ttlMs = 120_000,
 ): Promise<EventData<'sentinel.approval.granted.v1'>> {
-  const binding = {
+  const claim = approvalClaim(holder.key, {
     planId: plan.planId,
     planHash: plan.planHash,
     approver: `person:${holder.username}`,
-    nonce: newNonce(),
     expiresAt: new Date(Date.now() + ttlMs).toISOString(),
-  };
-  const challenge = approvalChallenge(binding);
-  const a = holder.key.assert({ challenge });
+  });
   const credentials = await CredentialStore.open({ pool: env.pool, namespace: env.config.namespace });
   await credentials.advance(holder.key.id, holder.key.counter, false, Date.now());
-  return {
-    planId: plan.planId,
-    environment: plan.environment,
-    planHash: plan.planHash,
-    approver: binding.approver,
-    credentialId: holder.key.id,
-    evidence: {
-      method: 'webauthn',
-      challenge,
-      nonce: binding.nonce,
-      expiresAt: binding.expiresAt,
-      clientDataJSON: a.response.clientDataJSON,
-      authenticatorData: a.response.authenticatorData,
-      signature: a.response.signature,
-      signCount: holder.key.counter,
-      userVerified: true,
-    },
-  };
+  return { ...claim, environment: plan.environment };
 }
 
 /** `data`'s evidence with one byte of `field` flipped. */

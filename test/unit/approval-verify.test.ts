@@ -7,10 +7,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ApprovalVerifier, approvalChallenge, newNonce } from '../../governance/index.ts';
+import { ApprovalVerifier } from '../../governance/index.ts';
 import type { ApprovalClaim, ApprovalRegistry, PersonRole } from '../../governance/index.ts';
 import { SoftAuthenticator } from '../../runner/soft-authenticator.ts';
 import type { AssertionOptions } from '../../runner/soft-authenticator.ts';
+import { approvalClaim } from '../support/approvals.ts';
 
 const ORIGIN = 'https://sentinel.example.com';
 const RP_ID = 'sentinel.example.com';
@@ -54,32 +55,16 @@ function approval(
     assertion?: AssertionOptions;
   } = {},
 ): ApprovalClaim {
-  const binding = {
-    planId: o.planId ?? 'plan-1',
-    planHash: o.planHash ?? HASH_A,
-    approver: o.approver ?? 'person:alice',
-    nonce: newNonce(),
-    expiresAt: new Date(T0 + (o.ttlMs ?? 120_000)).toISOString(),
-  };
-  const challenge = approvalChallenge(binding);
-  const a = key.assert({ challenge }, o.assertion);
-  return {
-    planId: binding.planId,
-    planHash: binding.planHash,
-    approver: binding.approver,
-    credentialId: key.id,
-    evidence: {
-      method: 'webauthn',
-      challenge,
-      nonce: binding.nonce,
-      expiresAt: binding.expiresAt,
-      clientDataJSON: a.response.clientDataJSON,
-      authenticatorData: a.response.authenticatorData,
-      signature: a.response.signature,
-      signCount: key.counter,
-      userVerified: o.assertion?.userVerified !== false,
+  return approvalClaim(
+    key,
+    {
+      planId: o.planId ?? 'plan-1',
+      planHash: o.planHash ?? HASH_A,
+      approver: o.approver ?? 'person:alice',
+      expiresAt: new Date(T0 + (o.ttlMs ?? 120_000)).toISOString(),
     },
-  };
+    o.assertion,
+  );
 }
 
 function setup() {
