@@ -153,7 +153,8 @@ export async function drained(run: Run): Promise<void> {
       const { bySevice } = await countedSignals(run);
       return [...bySevice.values()].reduce((a, b) => a + b, 0) >= total ? true : undefined;
     },
-    30_000,
+    // Generous: the standby takes over and the redeliveries come while other files load the machine.
+    60_000,
     `all ${total} anomalies handled`,
   );
   await new Promise((r) => setTimeout(r, 2500)); // a duplicate would arrive within the redelivery delay
