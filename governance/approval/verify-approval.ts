@@ -120,6 +120,11 @@ export class ApprovalVerifier {
     if (!personScopes(account.role).includes('approvals:write'))
       return refuse(`${claim.approver} (${account.role}) may not approve plans`);
 
+    // The library reads an ECDSA signature's DER leniently (a changed tag byte still verifies): the
+    // evidence must be the one strict encoding, so no byte of it can change and still count.
+    const signature = Buffer.from(e.signature, 'base64url');
+    if (signature.length !== 64 && signature.length < 128 && !strictDerEcdsa(signature))
+      return refuse('the signature is not a strict DER ECDSA signature');
     let info: { readonly newCounter: number; readonly userVerified: boolean };
     try {
       const result = await verifyAuthenticationResponse({
@@ -158,4 +163,19 @@ export class ApprovalVerifier {
       );
     return { valid: true };
   }
+}
+
+/** Whether `sig` is `SEQUENCE { INTEGER r, INTEGER s }` in its one DER encoding (minimal, positive). */
+function strictDerEcdsa(sig: Buffer): boolean {
+  if (sig.length < 8 || sig[0] !== 0x30 || sig[1] !== sig.length - 2) return false;
+  let i = 2;
+  for (let k = 0; k < 2; k++) {
+    const len = sig[i + 1];
+    if (sig[i] !== 0x02 || len === undefined || len < 1 || len > 33) return false;
+    const v = sig.subarray(i + 2, i + 2 + len);
+    if (v.length !== len || ((v[0] ?? 0) & 0x80) !== 0) return false;
+    if (len > 1 && v[0] === 0 && ((v[1] ?? 0) & 0x80) === 0) return false;
+    i += 2 + len;
+  }
+  return i === sig.length;
 }

@@ -125,6 +125,19 @@ describe('approval verification', () => {
   });
 
   test('approval verify - evidence altered by any one byte is refused', async () => {
+    // Found by this property: a DER signature whose tag byte had its high bit flipped still verified.
+    {
+      const { alice, verifier } = setup();
+      const real = approval(alice);
+      assert.ok(real.evidence);
+      const sig = Buffer.from(real.evidence.signature, 'base64url');
+      sig[0] = (sig[0] ?? 0) ^ 0x80;
+      await refused(
+        verifier,
+        { ...real, evidence: { ...real.evidence, signature: sig.toString('base64url') } },
+        /strict DER/,
+      );
+    }
     const { alice, verifier } = setup();
     const real = approval(alice);
     const e = real.evidence;
@@ -146,7 +159,7 @@ describe('approval verification', () => {
           assert.equal(v.valid, false, `${field} byte ${i} ^ ${xor} still verified`);
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 300 },
     );
   });
 
