@@ -19,7 +19,6 @@
  *   no higher than the registry's: an assertion never accepted by a gateway
  *   (which advances the registry's counter before it publishes) is refused.
  */
-import { verifyAuthenticationResponse } from '@simplewebauthn/server';
 import type pg from 'pg';
 import type { EventData } from '../../choreography/index.ts';
 import { Accounts } from '../identity/accounts.ts';
@@ -127,6 +126,8 @@ export class ApprovalVerifier {
       return refuse('the signature is not a strict DER ECDSA signature');
     let info: { readonly newCounter: number; readonly userVerified: boolean };
     try {
+      // Loaded on the first approval: every agent process holds a verifier, few ever see an approval.
+      const { verifyAuthenticationResponse } = await import('@simplewebauthn/server');
       const result = await verifyAuthenticationResponse({
         response: {
           id: claim.credentialId,
